@@ -1,0 +1,182 @@
+// Package ns creates anonymous network namespaces and runs code inside them
+// safely from Go.
+//
+// A network namespace belongs to an OS thread, not to a goroutine. Go moves
+// goroutines between threads, so switching namespace is only safe on a
+// goroutine locked to its thread, and the thread may go back to the runtime's
+// pool only once it is back in the namespace it started in. Every function
+// here follows that rule: code runs on a fresh goroutine locked to its thread;
+// if switching back fails the goroutine exits still locked and the runtime
+// discards the thread.
+package ns
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
+
+// NS is an anonymous network namespace held open by a file descriptor. The
+// kernel destroys the namespace once the last descriptor, socket or process
+// referring to it is gone, so a process that dies, even by SIGKILL, leaves
+// nothing behind.
+type NS struct {
+	f *os.File
+}
+
+var (
+	originOnce sync.Once
+	origin     *os.File
+	originErr  error
+)
+
+// Origin returns the namespace the process's threads live in, captured the
+// first time it is needed. Threads leave it only inside Do.
+func Origin() (*os.File, error) {
+	originOnce.Do(func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		origin, originErr = os.Open(ThreadPath())
+	})
+	return origin, originErr
+}
+
+// ThreadPath is the /proc path of the calling thread's network namespace.
+// /proc/self/ns/net names the main thread's namespace, which is not
+// necessarily the caller's.
+func ThreadPath() string {
+	return "/proc/" + strconv.Itoa(os.Getpid()) + "/task/" + strconv.Itoa(unix.Gettid()) + "/ns/net"
+}
+
+// New creates an anonymous network namespace. Its loopback is down, as the
+// kernel makes it.
+func New() (*NS, error) {
+	if _, err := Origin(); err != nil {
+		return nil, fmt.Errorf("open current network namespace: %w", err)
+	}
+	var n *NS
+	err := run(func() error {
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			return fmt.Errorf("unshare(CLONE_NEWNET): %w", err)
+		}
+		f, err := os.Open(ThreadPath())
+		if err != nil {
+			return fmt.Errorf("open new network namespace: %w", err)
+		}
+		n = &NS{f: f}
+		return nil
+	})
+	if err != nil {
+		if n != nil {
+			n.Close()
+		}
+		return nil, err
+	}
+	return n, nil
+}
+
+// FromFile wraps an open namespace file (for example a bind mount under
+// /run/netns). The NS takes ownership of f.
+func FromFile(f *os.File) *NS { return &NS{f: f} }
+
+// Fd returns the namespace's file descriptor, valid until Close.
+func (n *NS) Fd() int { return int(n.f.Fd()) }
+
+// File returns the open namespace file, valid until Close.
+func (n *NS) File() *os.File { return n.f }
+
+// Close releases the descriptor. The kernel tears the namespace down
+// asynchronously once nothing else refers to it; Close does not wait.
+func (n *NS) Close() error { return n.f.Close() }
+
+// Do runs fn with the calling goroutine's view of the network replaced by the
+// namespace n: fn runs on a fresh goroutine locked to an OS thread that has
+// switched to n. Goroutines that fn starts run on other threads, in the
+// process's namespace. A panic in fn is re-raised in the caller, and
+// runtime.Goexit (t.FailNow) in fn is repeated in the caller.
+func (n *NS) Do(fn func() error) error {
+	return run(func() error {
+		if err := unix.Setns(n.Fd(), unix.CLONE_NEWNET); err != nil {
+			return fmt.Errorf("setns: %w", err)
+		}
+		return fn()
+	})
+}
+
+// errGoexit marks fn having called runtime.Goexit.
+var errGoexit = errors.New("goexit")
+
+type panicked struct{ v any }
+
+// run executes fn on a fresh goroutine locked to its thread and switches the
+// thread back to the origin namespace afterwards. Whatever fn does to the
+// thread's network namespace is undone, or the thread is discarded.
+func run(fn func() error) error {
+	origin, err := Origin()
+	if err != nil {
+		return err
+	}
+	type result struct {
+		err error
+		p   *panicked
+	}
+	done := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread()
+		var res result
+		finished := false
+		defer func() {
+			if !finished {
+				if r := recover(); r != nil {
+					res.p = &panicked{r}
+				} else {
+					res.err = errGoexit
+				}
+			}
+			if unix.Setns(int(origin.Fd()), unix.CLONE_NEWNET) == nil {
+				runtime.UnlockOSThread()
+			} // else: exit locked, and the runtime throws the thread away.
+			done <- res
+		}()
+		res.err = fn()
+		finished = true
+	}()
+	res := <-done
+	if res.p != nil {
+		panic(res.p.v)
+	}
+	if res.err == errGoexit {
+		runtime.Goexit()
+	}
+	return res.err
+}
+
+// Current reports whether the calling thread is in namespace n. It is meant
+// for tests and assertions about the plumbing itself.
+func (n *NS) Current() (bool, error) {
+	var a, b unix.Stat_t
+	if err := unix.Fstat(n.Fd(), &a); err != nil {
+		return false, err
+	}
+	if err := unix.Stat(ThreadPath(), &b); err != nil {
+		return false, err
+	}
+	return a.Dev == b.Dev && a.Ino == b.Ino, nil
+}
+
+// Same reports whether two namespace files refer to the same namespace.
+func Same(a, b *os.File) (bool, error) {
+	var sa, sb unix.Stat_t
+	if err := unix.Fstat(int(a.Fd()), &sa); err != nil {
+		return false, err
+	}
+	if err := unix.Fstat(int(b.Fd()), &sb); err != nil {
+		return false, err
+	}
+	return sa.Dev == sb.Dev && sa.Ino == sb.Ino, nil
+}
