@@ -1,0 +1,109 @@
+// Package rootcheck records what the test process's own network namespace
+// and the machine's kept-namespace directory look like, so that a test suite
+// can prove it left them exactly as they were.
+package rootcheck
+
+import (
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// Snapshot describes the current namespace: links, addresses, routes of every
+// table, forwarding and related sysctls, /run/netns, and mount points.
+func Snapshot() (string, error) {
+	var lines []string
+	add := func(format string, a ...any) { lines = append(lines, fmt.Sprintf(format, a...)) }
+	links, err := netlink.LinkList()
+	if err != nil {
+		return "", err
+	}
+	for _, l := range links {
+		a := l.Attrs()
+		add("link %d %s type=%s flags=%v mtu=%d master=%d", a.Index, a.Name, l.Type(), a.Flags, a.MTU, a.MasterIndex)
+	}
+	addrs, err := netlink.AddrList(nil, netlink.FAMILY_ALL)
+	if err != nil {
+		return "", err
+	}
+	for _, a := range addrs {
+		add("addr %d %s", a.LinkIndex, a.IPNet)
+	}
+	routes, err := netlink.RouteListFiltered(netlink.FAMILY_ALL, &netlink.Route{Table: unix.RT_TABLE_UNSPEC}, netlink.RT_FILTER_TABLE)
+	if err != nil {
+		return "", err
+	}
+	for _, r := range routes {
+		add("route table=%d dst=%v gw=%v dev=%d", r.Table, r.Dst, r.Gw, r.LinkIndex)
+	}
+	for _, k := range []string{
+		"net/ipv4/ip_forward", "net/ipv6/conf/all/forwarding", "net/ipv4/conf/all/rp_filter",
+		"net/ipv4/ping_group_range", "net/ipv4/conf/all/forwarding",
+	} {
+		b, _ := os.ReadFile("/proc/sys/" + k)
+		add("sysctl %s=%s", k, strings.TrimSpace(string(b)))
+	}
+	if ents, err := os.ReadDir("/run/netns"); err == nil {
+		for _, e := range ents {
+			add("netns %s", e.Name())
+		}
+	}
+	if b, err := os.ReadFile("/proc/self/mountinfo"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if f := strings.Fields(l); len(f) > 4 {
+				add("mount %s", f[4])
+			}
+		}
+	}
+	sort.Strings(lines)
+	return strings.Join(lines, "\n"), nil
+}
+
+// Diff returns the lines only in before ("-") or only in after ("+").
+func Diff(before, after string) string {
+	in := func(s string) map[string]int {
+		m := map[string]int{}
+		for _, l := range strings.Split(s, "\n") {
+			m[l]++
+		}
+		return m
+	}
+	b, a := in(before), in(after)
+	var out []string
+	for l, n := range b {
+		if a[l] < n {
+			out = append(out, "- "+l)
+		}
+	}
+	for l, n := range a {
+		if b[l] < n {
+			out = append(out, "+ "+l)
+		}
+	}
+	sort.Strings(out)
+	return strings.Join(out, "\n")
+}
+
+// Main runs a test binary's tests, checking that the namespace the tests run
+// in and /run/netns are the same afterwards. It returns the exit code.
+func Main(run func() int) int {
+	before, err := Snapshot()
+	if err != nil {
+		return run()
+	}
+	code := run()
+	after, err := Snapshot()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "rootcheck: %v\n", err)
+		return 1
+	}
+	if d := Diff(before, after); d != "" {
+		fmt.Fprintf(os.Stderr, "FAIL: the tests changed the namespace they ran in:\n%s\n", d)
+		return 1
+	}
+	return code
+}

@@ -1,0 +1,467 @@
+package nstest
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/nstest/harness/internal/ns"
+	"github.com/nstest/harness/internal/nsexec"
+	"github.com/nstest/harness/nstest/ping"
+)
+
+// Host is a network namespace of a topology: a host, a router or the
+// fabric. Its methods are safe for concurrent use.
+type Host struct {
+	topo *Topology
+	name string
+	kind string // "host", "router" or "fabric"
+	ns   *ns.NS
+	nl   *netlink.Handle
+
+	mu      sync.Mutex
+	ifaces  []*Interface
+	nextIf  int
+	closers []io.Closer
+	started atomic.Bool // Command was used: look for processes at teardown
+}
+
+type hostConfig struct {
+	sysctls [][2]string
+}
+
+// A HostOption configures a host or router.
+type HostOption func(*hostConfig)
+
+// Forwarding makes the host forward IPv4 and IPv6 packets between its
+// interfaces, as AddRouter does.
+func Forwarding() HostOption {
+	return Sysctl("net.ipv4.ip_forward", "1", "net.ipv6.conf.all.forwarding", "1")
+}
+
+// Sysctl sets sysctls in the host's namespace when it is made, in key, value
+// pairs: Sysctl("net.ipv4.conf.all.rp_filter", "1"). Only the namespace's own
+// network sysctls (net.*) can be set.
+func Sysctl(kv ...string) HostOption {
+	return func(c *hostConfig) {
+		for i := 0; i+1 < len(kv); i += 2 {
+			c.sysctls = append(c.sysctls, [2]string{kv[i], kv[i+1]})
+		}
+		if len(kv)%2 == 1 {
+			c.sysctls = append(c.sysctls, [2]string{kv[len(kv)-1], ""})
+		}
+	}
+}
+
+func newHost(t *Topology, name, kind string, hc hostConfig) (*Host, error) {
+	n, err := ns.New()
+	if err != nil {
+		return nil, err
+	}
+	h := &Host{topo: t, name: name, kind: kind, ns: n}
+	err = n.Do(func() error {
+		nl, err := netlink.NewHandle(unix.NETLINK_ROUTE)
+		if err != nil {
+			return fmt.Errorf("netlink socket: %w", err)
+		}
+		h.nl = nl
+		if err := nl.LinkSetUp(&netlink.Device{LinkAttrs: netlink.LinkAttrs{Name: "lo", Index: 1}}); err != nil {
+			return fmt.Errorf("set lo up: %w", err)
+		}
+		for _, kv := range hc.sysctls {
+			if err := writeSysctl(kv[0], kv[1]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		h.close()
+		return nil, err
+	}
+	return h, nil
+}
+
+// writeSysctl writes a network sysctl of the calling thread's namespace.
+func writeSysctl(key, value string) error {
+	if !strings.HasPrefix(key, "net.") || strings.Contains(key, "..") || strings.ContainsAny(key, "/ ") {
+		return fmt.Errorf("sysctl %q: only network sysctls (net.*) of the host's namespace can be set", key)
+	}
+	path := filepath.Join("/proc/sys", strings.ReplaceAll(key, ".", "/"))
+	if err := os.WriteFile(path, []byte(value), 0); err != nil {
+		return fmt.Errorf("sysctl %s=%q: %w", key, value, err)
+	}
+	return nil
+}
+
+func readSysctl(key string) (string, error) {
+	b, err := os.ReadFile(filepath.Join("/proc/sys", strings.ReplaceAll(key, ".", "/")))
+	return strings.TrimSpace(string(b)), err
+}
+
+// close releases the netlink handle and the namespace descriptor.
+func (h *Host) close() {
+	if h.nl != nil {
+		h.nl.Close()
+	}
+	h.ns.Close()
+}
+
+// Name returns the host's name.
+func (h *Host) Name() string { return h.name }
+
+// String returns the host's name.
+func (h *Host) String() string { return h.name }
+
+// Topology returns the topology the host belongs to.
+func (h *Host) Topology() *Topology { return h.topo }
+
+// InNS runs fn inside the host's network namespace and returns when fn
+// returns. Sockets that fn opens belong to the host's namespace for their
+// whole life, and can be used from any goroutine afterwards.
+//
+// fn runs on a fresh goroutine locked to an OS thread that has entered the
+// namespace. Goroutines that fn starts do NOT run in the namespace: they run
+// on other threads, in the test process's namespace, and a socket or process
+// they create is not the host's. To use the host's network from other
+// goroutines, make the socket or process here or with Dial, Listen,
+// ListenPacket or Command, and hand it over. A panic in fn is re-raised in the
+// caller; t.FailNow (runtime.Goexit) in fn ends the caller's goroutine too.
+func (h *Host) InNS(fn func()) {
+	h.topo.ready()
+	if err := h.ns.Do(func() error { fn(); return nil }); err != nil {
+		panic(fmt.Sprintf("nstest: host %q: enter namespace: %v", h.name, err))
+	}
+}
+
+// Do is InNS for a function that returns an error: it runs fn inside the
+// host's network namespace and returns what fn returns. The caveats of InNS
+// apply.
+func (h *Host) Do(fn func() error) error {
+	h.topo.ready()
+	return h.ns.Do(fn)
+}
+
+// NSPath returns a path that opens the host's namespace while the topology
+// lives, for tools such as nsenter --net=PATH.
+func (h *Host) NSPath() string {
+	return fmt.Sprintf("/proc/%d/fd/%d", os.Getpid(), h.ns.Fd())
+}
+
+// Command returns a command that runs the program name with the given
+// arguments inside the host's network namespace, like exec.Command. The
+// process is killed and reaped when the topology is torn down, and dies with
+// the test process even if that is killed with SIGKILL.
+func (h *Host) Command(name string, arg ...string) *exec.Cmd {
+	h.started.Store(true)
+	h.topo.ready()
+	return nsexec.Command(nil, h.ns.File(), name, arg...)
+}
+
+// CommandContext is Command with a context, like exec.CommandContext: the
+// process is killed when ctx is done.
+func (h *Host) CommandContext(ctx context.Context, name string, arg ...string) *exec.Cmd {
+	h.started.Store(true)
+	h.topo.ready()
+	return nsexec.Command(ctx, h.ns.File(), name, arg...)
+}
+
+// track keeps c to close it at teardown.
+func (h *Host) track(c io.Closer) {
+	h.mu.Lock()
+	h.closers = append(h.closers, c)
+	h.mu.Unlock()
+}
+
+func (h *Host) closeSockets() {
+	h.mu.Lock()
+	cs := h.closers
+	h.closers = nil
+	h.mu.Unlock()
+	for i := len(cs) - 1; i >= 0; i-- {
+		cs[i].Close()
+	}
+}
+
+// Dial connects to address from inside the host's namespace, like
+// net.Dial. The host part of address may be the name of a node of the
+// topology ("ns2:8080"). The connection stays in the host's namespace and can
+// be used from any goroutine; it is closed at teardown if still open.
+func (h *Host) Dial(network, address string) (net.Conn, error) {
+	return h.DialContext(context.Background(), network, address)
+}
+
+// DialContext is Dial with a context.
+func (h *Host) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
+	h.topo.ready()
+	addr, err := h.topo.resolveHostPort(h, address)
+	if err != nil {
+		return nil, fmt.Errorf("nstest: host %q: dial %s %s: %w", h.name, network, address, err)
+	}
+	var c net.Conn
+	err = h.ns.Do(func() (err error) {
+		// No Happy Eyeballs: its fallback dials from another goroutine,
+		// which would run outside the namespace.
+		d := net.Dialer{FallbackDelay: -1}
+		c, err = d.DialContext(ctx, network, addr)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("nstest: host %q: %w", h.name, err)
+	}
+	h.track(c)
+	return c, nil
+}
+
+// Listen listens on address inside the host's namespace, like net.Listen.
+// The listener is closed at teardown if still open.
+func (h *Host) Listen(network, address string) (net.Listener, error) {
+	h.topo.ready()
+	addr, err := h.topo.resolveHostPort(h, address)
+	if err != nil {
+		return nil, fmt.Errorf("nstest: host %q: listen %s %s: %w", h.name, network, address, err)
+	}
+	var l net.Listener
+	err = h.ns.Do(func() (err error) {
+		l, err = net.Listen(network, addr)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("nstest: host %q: %w", h.name, err)
+	}
+	h.track(l)
+	return l, nil
+}
+
+// ListenPacket listens on address inside the host's namespace, like
+// net.ListenPacket. The connection is closed at teardown if still open.
+func (h *Host) ListenPacket(network, address string) (net.PacketConn, error) {
+	h.topo.ready()
+	addr, err := h.topo.resolveHostPort(h, address)
+	if err != nil {
+		return nil, fmt.Errorf("nstest: host %q: listen %s %s: %w", h.name, network, address, err)
+	}
+	var c net.PacketConn
+	err = h.ns.Do(func() (err error) {
+		c, err = net.ListenPacket(network, addr)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("nstest: host %q: %w", h.name, err)
+	}
+	h.track(c)
+	return c, nil
+}
+
+// Ping sends ICMP or ICMPv6 echo requests from the host to dst, an IP
+// address or the name of a node of the topology, and returns the
+// statistics. The defaults are those of package ping: one echo, waiting up to
+// a second for the reply.
+func (h *Host) Ping(ctx context.Context, dst string, opts ...ping.Option) (*ping.Stats, error) {
+	a, err := h.topo.resolve(h, dst)
+	if err != nil {
+		return nil, fmt.Errorf("nstest: host %q: ping %s: %w", h.name, dst, err)
+	}
+	return h.ping(ctx, a, opts...)
+}
+
+func (h *Host) ping(ctx context.Context, dst netip.Addr, opts ...ping.Option) (*ping.Stats, error) {
+	h.topo.ready()
+	var st *ping.Stats
+	err := h.ns.Do(func() (err error) {
+		st, err = ping.Ping(ctx, dst, opts...)
+		return err
+	})
+	if err != nil {
+		return st, fmt.Errorf("nstest: host %q: %w", h.name, err)
+	}
+	return st, nil
+}
+
+// Interfaces returns the host's interfaces (not lo) in the order they were
+// made.
+func (h *Host) Interfaces() []*Interface {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]*Interface(nil), h.ifaces...)
+}
+
+// Interface returns the host's interface called name, or nil.
+func (h *Host) Interface(name string) *Interface {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, i := range h.ifaces {
+		if i.name == name {
+			return i
+		}
+	}
+	return nil
+}
+
+// Addr returns the host's first global IPv4 address, or else its first
+// global IPv6 address, or the zero Addr if it has none.
+func (h *Host) Addr() netip.Addr {
+	var v6 netip.Addr
+	for _, p := range h.Addrs() {
+		a := p.Addr()
+		if !a.IsGlobalUnicast() {
+			continue
+		}
+		if a.Is4() {
+			return a
+		}
+		if !v6.IsValid() {
+			v6 = a
+		}
+	}
+	return v6
+}
+
+// Addrs returns every address of the host's interfaces, in order; for the
+// fabric, the addresses of its bridges come first.
+func (h *Host) Addrs() []netip.Prefix {
+	var out []netip.Prefix
+	if h.kind == "fabric" {
+		for _, b := range h.topo.Bridges() {
+			out = append(out, b.Addrs()...)
+		}
+	}
+	for _, i := range h.Interfaces() {
+		out = append(out, i.Addrs()...)
+	}
+	return out
+}
+
+// SetSysctl sets a network sysctl (net.*) in the host's namespace.
+func (h *Host) SetSysctl(key, value string) error {
+	if err := h.ns.Do(func() error { return writeSysctl(key, value) }); err != nil {
+		return fmt.Errorf("nstest: host %q: %w", h.name, err)
+	}
+	return nil
+}
+
+// Sysctl reads a network sysctl (net.*) in the host's namespace.
+func (h *Host) Sysctl(key string) (string, error) {
+	var v string
+	err := h.ns.Do(func() (err error) { v, err = readSysctl(key); return err })
+	if err != nil {
+		return "", fmt.Errorf("nstest: host %q: sysctl %s: %w", h.name, key, err)
+	}
+	return v, nil
+}
+
+// AddRoute adds a route to dst, "default" or a CIDR, through the gateway via,
+// an address on one of the host's subnets (or the name of a node that has
+// one).
+func (h *Host) AddRoute(dst, via string) error {
+	if err := h.addRoute(dst, via); err != nil {
+		return fmt.Errorf("nstest: host %q: route %s via %s: %w", h.name, dst, via, err)
+	}
+	return nil
+}
+
+func (h *Host) addRoute(dst, via string) error {
+	gw, err := netip.ParseAddr(via)
+	if err != nil {
+		a, ok := h.topo.gatewayAddr(h, via)
+		if !ok {
+			return fmt.Errorf("gateway %q: not an IP address, nor a node with an address on one of the host's subnets (%s)", via, prefixList(h.Addrs()))
+		}
+		gw = a
+	}
+	var to netip.Prefix
+	if dst == "default" {
+		to = netip.PrefixFrom(netip.IPv4Unspecified(), 0)
+		if gw.Is6() {
+			to = netip.PrefixFrom(netip.IPv6Unspecified(), 0)
+		}
+	} else {
+		to, err = netip.ParsePrefix(dst)
+		if err != nil {
+			return fmt.Errorf("destination %q: want \"default\" or a CIDR", dst)
+		}
+		if to.Addr().Is4() != gw.Is4() {
+			return fmt.Errorf("destination %s and gateway %s are of different IP versions", to, gw)
+		}
+		to = to.Masked()
+	}
+	var out *Interface
+	for _, i := range h.Interfaces() {
+		for _, p := range i.Addrs() {
+			if p.Masked().Contains(gw) && p.Addr() != gw {
+				out = i
+			}
+		}
+		if out != nil {
+			break
+		}
+	}
+	if out == nil {
+		return fmt.Errorf("gateway %s unreachable: it is on none of the host's subnets (%s)", gw, prefixList(h.Addrs()))
+	}
+	r := &netlink.Route{LinkIndex: out.index, Dst: prefixToIPNet(to), Gw: gw.AsSlice()}
+	if err := h.nl.RouteAdd(r); err != nil {
+		return err
+	}
+	return nil
+}
+
+func prefixList(ps []netip.Prefix) string {
+	if len(ps) == 0 {
+		return "it has no addresses"
+	}
+	s := make([]string, len(ps))
+	for i, p := range ps {
+		s[i] = p.String()
+	}
+	return strings.Join(s, ", ")
+}
+
+// allocIfName returns the next free interface name eth0, eth1, ...
+func (h *Host) allocIfName() string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := fmt.Sprintf("eth%d", h.nextIf)
+	h.nextIf++
+	return n
+}
+
+func (h *Host) addIface(i *Interface) {
+	h.mu.Lock()
+	h.ifaces = append(h.ifaces, i)
+	h.mu.Unlock()
+}
+
+// resolveHostPort replaces a node name in the host part of "host:port" by its
+// address.
+func (t *Topology) resolveHostPort(from *Host, address string) (string, error) {
+	host, port, err := net.SplitHostPort(address)
+	if err != nil {
+		return address, nil // let the net package report it
+	}
+	if host == "" {
+		return address, nil
+	}
+	if _, err := netip.ParseAddr(host); err == nil {
+		return address, nil
+	}
+	a, ok, err := t.lookup(from, host)
+	if err != nil {
+		return "", err
+	}
+	if !ok {
+		return address, nil
+	}
+	return net.JoinHostPort(a.String(), port), nil
+}

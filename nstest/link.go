@@ -1,0 +1,374 @@
+package nstest
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+const nodad = unix.IFA_F_NODAD
+
+// Interface is one end of a veth pair, in a host's namespace or, for the
+// bridge side of Connect, in the fabric.
+type Interface struct {
+	host  *Host
+	name  string
+	index int
+	peer  *Interface
+
+	mu    sync.Mutex
+	addrs []netip.Prefix
+}
+
+// Name returns the interface's name in its namespace, such as "eth0".
+func (i *Interface) Name() string { return i.name }
+
+// String returns "host:name".
+func (i *Interface) String() string { return i.host.name + ":" + i.name }
+
+// Index returns the interface's index in its namespace.
+func (i *Interface) Index() int { return i.index }
+
+// Host returns the namespace the interface is in.
+func (i *Interface) Host() *Host { return i.host }
+
+// Peer returns the other end of the veth pair: for an interface made by
+// Connect, the bridge port in the fabric.
+func (i *Interface) Peer() *Interface { return i.peer }
+
+// Addrs returns the interface's addresses in the order they were added.
+func (i *Interface) Addrs() []netip.Prefix {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return append([]netip.Prefix(nil), i.addrs...)
+}
+
+// SetDown sets the interface administratively down. Its peer loses carrier.
+func (i *Interface) SetDown() error {
+	if err := i.host.nl.LinkSetDown(i.link()); err != nil {
+		return fmt.Errorf("nstest: interface %s: set down: %w", i, err)
+	}
+	return nil
+}
+
+// SetUp sets the interface up. Traffic sent through the topology afterwards
+// waits until the link is operationally up.
+func (i *Interface) SetUp() error {
+	if err := i.host.nl.LinkSetUp(i.link()); err != nil {
+		return fmt.Errorf("nstest: interface %s: set up: %w", i, err)
+	}
+	i.host.topo.pend(i)
+	if i.peer != nil {
+		i.host.topo.pend(i.peer)
+	}
+	return nil
+}
+
+// SetMTU sets the interface's MTU. Only this end changes: a veth drops frames
+// larger than the receiving end's MTU, which is how path-MTU problems are
+// reproduced.
+func (i *Interface) SetMTU(mtu int) error {
+	if mtu < 68 || mtu > 65535 {
+		return fmt.Errorf("nstest: interface %s: MTU %d: out of range 68..65535", i, mtu)
+	}
+	if err := i.host.nl.LinkSetMTU(i.link(), mtu); err != nil {
+		return fmt.Errorf("nstest: interface %s: set MTU %d: %w", i, mtu, err)
+	}
+	return nil
+}
+
+// MTU returns the interface's current MTU.
+func (i *Interface) MTU() (int, error) {
+	l, err := i.host.nl.LinkByIndex(i.index)
+	if err != nil {
+		return 0, fmt.Errorf("nstest: interface %s: %w", i, err)
+	}
+	return l.Attrs().MTU, nil
+}
+
+// AddAddr adds an address, in CIDR form, to the interface. IPv6 addresses
+// skip duplicate address detection and are usable at once.
+func (i *Interface) AddAddr(cidr string) error {
+	p, err := parsePrefix(cidr)
+	if err == nil {
+		err = i.addAddr(p)
+	}
+	if err != nil {
+		return fmt.Errorf("nstest: interface %s: %w", i, err)
+	}
+	return nil
+}
+
+func (i *Interface) addAddr(p netip.Prefix) error {
+	if err := i.host.topo.claimAddr(p, i.String()); err != nil {
+		return err
+	}
+	if err := i.host.nl.AddrAdd(i.link(), nlAddr(p)); err != nil {
+		i.host.topo.releaseAddr(p)
+		return fmt.Errorf("add address %s: %w", p, err)
+	}
+	i.mu.Lock()
+	i.addrs = append(i.addrs, p)
+	i.mu.Unlock()
+	return nil
+}
+
+// link names the interface for netlink calls without a lookup.
+func (i *Interface) link() netlink.Link {
+	return &netlink.Device{LinkAttrs: netlink.LinkAttrs{Name: i.name, Index: i.index}}
+}
+
+// A LinkOption configures a veth pair made by Link or ConnectBridges.
+type LinkOption func(*linkConfig)
+
+type linkConfig struct {
+	mtu int
+}
+
+// MTU sets the MTU of both ends of the pair.
+func MTU(n int) LinkOption { return func(c *linkConfig) { c.mtu = n } }
+
+// Connect plugs host h into bridge br with a veth pair: the host's end is
+// named eth0, eth1, ... in order and gets addrs (CIDRs, IPv4 or IPv6); the
+// other end is enslaved to br in the fabric. Both ends are up when Connect
+// returns.
+func (t *Topology) Connect(h *Host, br *Bridge, addrs ...string) *Interface {
+	t.tb.Helper()
+	i, err := t.connect(h, br, addrs)
+	if err != nil {
+		t.tb.Fatalf("%v", err)
+	}
+	return i
+}
+
+func (t *Topology) connect(h *Host, br *Bridge, addrs []string) (*Interface, error) {
+	switch {
+	case h == nil:
+		return nil, errors.New("nstest: connect: host is nil")
+	case br == nil:
+		return nil, fmt.Errorf("nstest: connect %q: bridge is nil", h.name)
+	case h.topo != t || br.topo != t:
+		return nil, fmt.Errorf("nstest: connect %q to %q: they belong to another topology", h.name, br.name)
+	}
+	prefixes, err := parsePrefixes(addrs)
+	if err != nil {
+		return nil, fmt.Errorf("nstest: host %q: %w", h.name, err)
+	}
+	fab, err := t.getFabric()
+	if err != nil {
+		return nil, err
+	}
+	name := h.allocIfName()
+	port := t.portName(h.name + "-" + name)
+	v := &netlink.Veth{
+		LinkAttrs:     netlink.LinkAttrs{Name: port},
+		PeerName:      name,
+		PeerNamespace: netlink.NsFd(h.ns.Fd()),
+	}
+	if err := fab.nl.LinkAdd(v); err != nil {
+		return nil, fmt.Errorf("nstest: connect %q to bridge %q: add veth %s/%s: %w", h.name, br.name, name, port, err)
+	}
+	pi := &Interface{host: fab, name: port, index: v.Index}
+	hi := &Interface{host: h, name: name, peer: pi}
+	pi.peer = hi
+	fail := func(err error) (*Interface, error) {
+		fab.nl.LinkDel(pi.link()) // removes the host's end too
+		for _, p := range hi.Addrs() {
+			t.releaseAddr(p)
+		}
+		return nil, fmt.Errorf("nstest: connect %q to bridge %q: %w", h.name, br.name, err)
+	}
+	if err := fab.nl.LinkSetMasterByIndex(pi.link(), br.index); err != nil {
+		return fail(fmt.Errorf("enslave %s: %w", port, err))
+	}
+	if err := fab.nl.LinkSetUp(pi.link()); err != nil {
+		return fail(fmt.Errorf("set %s up: %w", port, err))
+	}
+	if err := hi.setupEnd(prefixes); err != nil {
+		return fail(err)
+	}
+	fab.addIface(pi)
+	h.addIface(hi)
+	t.pend(pi, hi)
+	return hi, nil
+}
+
+// setupEnd finds a new end's index, adds its addresses and sets it up.
+func (i *Interface) setupEnd(prefixes []netip.Prefix) error {
+	if i.index == 0 {
+		l, err := i.host.nl.LinkByName(i.name)
+		if err != nil {
+			return fmt.Errorf("find %s in %q: %w", i.name, i.host.name, err)
+		}
+		i.index = l.Attrs().Index
+	}
+	for _, p := range prefixes {
+		if err := i.addAddr(p); err != nil {
+			return fmt.Errorf("host %q: interface %s: %w", i.host.name, i.name, err)
+		}
+	}
+	if err := i.host.nl.LinkSetUp(i.link()); err != nil {
+		return fmt.Errorf("set %s up in %q: %w", i.name, i.host.name, err)
+	}
+	return nil
+}
+
+// portName returns want if it is a valid interface name, or else a short
+// generated one; names only need to be unique within the fabric.
+func (t *Topology) portName(want string) string {
+	if len(want) <= 15 {
+		return want
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.nextVeth++
+	return fmt.Sprintf("veth%d", t.nextVeth)
+}
+
+func parsePrefixes(addrs []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range addrs {
+		if s == "" {
+			continue
+		}
+		p, err := parsePrefix(s)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// Link joins hosts a and b directly with a veth pair, without a bridge. Each
+// end is named after the next free ethN of its host and gets its address
+// (a CIDR, or "" for none). Both ends are up when Link returns.
+func (t *Topology) Link(a, b *Host, aAddr, bAddr string, opts ...LinkOption) (*Interface, *Interface) {
+	t.tb.Helper()
+	ai, bi, err := t.link(a, b, aAddr, bAddr, opts)
+	if err != nil {
+		t.tb.Fatalf("%v", err)
+	}
+	return ai, bi
+}
+
+func (t *Topology) link(a, b *Host, aAddr, bAddr string, opts []LinkOption) (*Interface, *Interface, error) {
+	var lc linkConfig
+	for _, o := range opts {
+		o(&lc)
+	}
+	switch {
+	case a == nil || b == nil:
+		return nil, nil, errors.New("nstest: link: host is nil")
+	case a == b:
+		return nil, nil, fmt.Errorf("nstest: link %q to itself: a veth pair needs two hosts", a.name)
+	case a.topo != t || b.topo != t:
+		return nil, nil, fmt.Errorf("nstest: link %q to %q: they belong to another topology", a.name, b.name)
+	case lc.mtu != 0 && (lc.mtu < 68 || lc.mtu > 65535):
+		return nil, nil, fmt.Errorf("nstest: link %q to %q: MTU %d: out of range 68..65535", a.name, b.name, lc.mtu)
+	}
+	ap, err := parsePrefixes([]string{aAddr})
+	if err != nil {
+		return nil, nil, fmt.Errorf("nstest: host %q: %w", a.name, err)
+	}
+	bp, err := parsePrefixes([]string{bAddr})
+	if err != nil {
+		return nil, nil, fmt.Errorf("nstest: host %q: %w", b.name, err)
+	}
+	an, bn := a.allocIfName(), b.allocIfName()
+	v := &netlink.Veth{
+		LinkAttrs:     netlink.LinkAttrs{Name: an, MTU: lc.mtu},
+		PeerName:      bn,
+		PeerNamespace: netlink.NsFd(b.ns.Fd()),
+	}
+	if err := a.nl.LinkAdd(v); err != nil {
+		return nil, nil, fmt.Errorf("nstest: link %q to %q: add veth: %w", a.name, b.name, err)
+	}
+	ai := &Interface{host: a, name: an, index: v.Index}
+	bi := &Interface{host: b, name: bn, peer: ai}
+	ai.peer = bi
+	fail := func(err error) (*Interface, *Interface, error) {
+		a.nl.LinkDel(ai.link())
+		for _, p := range append(ai.Addrs(), bi.Addrs()...) {
+			t.releaseAddr(p)
+		}
+		return nil, nil, fmt.Errorf("nstest: link %q to %q: %w", a.name, b.name, err)
+	}
+	if err := ai.setupEnd(ap); err != nil {
+		return fail(err)
+	}
+	if err := bi.setupEnd(bp); err != nil {
+		return fail(err)
+	}
+	a.addIface(ai)
+	b.addIface(bi)
+	t.pend(ai, bi)
+	return ai, bi, nil
+}
+
+// ConnectBridges joins two bridges of the topology with a veth pair in the
+// fabric, as a cable between two switches.
+func (t *Topology) ConnectBridges(a, b *Bridge, opts ...LinkOption) (*Interface, *Interface) {
+	t.tb.Helper()
+	ai, bi, err := t.connectBridges(a, b, opts)
+	if err != nil {
+		t.tb.Fatalf("%v", err)
+	}
+	return ai, bi
+}
+
+func (t *Topology) connectBridges(a, b *Bridge, opts []LinkOption) (*Interface, *Interface, error) {
+	var lc linkConfig
+	for _, o := range opts {
+		o(&lc)
+	}
+	switch {
+	case a == nil || b == nil:
+		return nil, nil, errors.New("nstest: connect bridges: bridge is nil")
+	case a == b:
+		return nil, nil, fmt.Errorf("nstest: connect bridge %q to itself", a.name)
+	case a.topo != t || b.topo != t:
+		return nil, nil, fmt.Errorf("nstest: connect bridges %q and %q: they belong to another topology", a.name, b.name)
+	}
+	fab, err := t.getFabric()
+	if err != nil {
+		return nil, nil, err
+	}
+	an, bn := t.portName(a.name+"-"+b.name), t.portName(b.name+"-"+a.name)
+	v := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: an, MTU: lc.mtu}, PeerName: bn}
+	if err := fab.nl.LinkAdd(v); err != nil {
+		return nil, nil, fmt.Errorf("nstest: connect bridges %q and %q: add veth: %w", a.name, b.name, err)
+	}
+	ai := &Interface{host: fab, name: an, index: v.Index}
+	bi := &Interface{host: fab, name: bn, peer: ai}
+	ai.peer = bi
+	fail := func(err error) (*Interface, *Interface, error) {
+		fab.nl.LinkDel(ai.link())
+		return nil, nil, fmt.Errorf("nstest: connect bridges %q and %q: %w", a.name, b.name, err)
+	}
+	if err := bi.setupEnd(nil); err != nil {
+		return fail(err)
+	}
+	if err := fab.nl.LinkSetMasterByIndex(ai.link(), a.index); err != nil {
+		return fail(err)
+	}
+	if err := fab.nl.LinkSetMasterByIndex(bi.link(), b.index); err != nil {
+		return fail(err)
+	}
+	if err := ai.setupEnd(nil); err != nil {
+		return fail(err)
+	}
+	fab.addIface(ai)
+	fab.addIface(bi)
+	t.pend(ai, bi)
+	return ai, bi, nil
+}
+
+func prefixToIPNet(p netip.Prefix) *net.IPNet {
+	return &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
+}

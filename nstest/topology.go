@@ -1,0 +1,366 @@
+package nstest
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"regexp"
+	"sync"
+	"testing"
+
+	"github.com/vishvananda/netlink"
+
+	"github.com/nstest/harness/internal/rootless"
+)
+
+// Topology is a disposable network built for one test: hosts, routers and
+// bridges, each in namespaces the topology created. It is torn down through
+// tb.Cleanup. Its methods are safe for concurrent use.
+type Topology struct {
+	tb   testing.TB
+	name string
+	cfg  config
+
+	mu      sync.Mutex
+	nodes   map[string]any // *Host or *Bridge, by name
+	hosts   []*Host
+	bridges []*Bridge
+	fabric  *Host
+	addrs   map[netip.Addr]string // address -> "host iface", for conflicts
+	undo    []func()              // teardown steps, run in reverse
+	closed   bool
+	nextVeth int
+	pending  []*Interface // set up, maybe not yet operationally up
+	readyMu  sync.Mutex
+}
+
+type config struct {
+	name string
+	keep bool
+}
+
+// An Option configures a Topology.
+type Option func(*config)
+
+// WithName names the topology. It defaults to the test's name and is used in
+// log lines and in the names of kept namespaces (see NSTEST_KEEP).
+func WithName(name string) Option { return func(c *config) { c.name = name } }
+
+// Keep keeps the topology's namespaces, bind-mounted under /run/netns, when the
+// test fails, as NSTEST_KEEP=1 does for every topology.
+func Keep() Option { return func(c *config) { c.keep = true } }
+
+// New returns an empty topology for the test tb and registers its teardown
+// with tb.Cleanup. When this process cannot create and configure network
+// namespaces, New skips tb with a sentence saying how to run it.
+func New(tb testing.TB, opts ...Option) *Topology {
+	tb.Helper()
+	if err := rootless.Probe(); err != nil {
+		tb.Skipf("nstest: this test builds network namespaces and needs CAP_NET_ADMIN (%v); run it as root (go test -exec sudo ./...) or call nstest.Main from TestMain to run it in a user namespace", err)
+	}
+	t := &Topology{
+		tb:    tb,
+		nodes: map[string]any{},
+		addrs: map[netip.Addr]string{},
+	}
+	t.cfg.name = tb.Name()
+	t.cfg.keep = os.Getenv("NSTEST_KEEP") == "1"
+	for _, o := range opts {
+		o(&t.cfg)
+	}
+	t.name = t.cfg.name
+	tb.Cleanup(t.close)
+	return t
+}
+
+// Name returns the topology's name.
+func (t *Topology) Name() string { return t.name }
+
+var nodeName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
+
+// checkName validates a new node name; the caller holds t.mu.
+func (t *Topology) checkName(kind, name string) error {
+	if !nodeName.MatchString(name) || len(name) > 64 {
+		return fmt.Errorf("nstest: %s %q: invalid name: use letters, digits, '.', '_' and '-', at most 64 bytes, starting with a letter or digit", kind, name)
+	}
+	if _, dup := t.nodes[name]; dup {
+		return fmt.Errorf("nstest: %s %q: duplicate name: the topology already has a node called %q", kind, name, name)
+	}
+	if t.closed {
+		return fmt.Errorf("nstest: %s %q: the topology is already torn down", kind, name)
+	}
+	return nil
+}
+
+// AddHost adds a host: a network namespace of its own with its loopback up.
+func (t *Topology) AddHost(name string, opts ...HostOption) *Host {
+	t.tb.Helper()
+	h, err := t.addHost(name, "host", opts)
+	if err != nil {
+		t.tb.Fatalf("%v", err)
+	}
+	return h
+}
+
+// AddRouter adds a host that forwards IPv4 and IPv6 between its interfaces.
+func (t *Topology) AddRouter(name string, opts ...HostOption) *Host {
+	t.tb.Helper()
+	h, err := t.addHost(name, "router", append([]HostOption{Forwarding()}, opts...))
+	if err != nil {
+		t.tb.Fatalf("%v", err)
+	}
+	return h
+}
+
+func (t *Topology) addHost(name, kind string, opts []HostOption) (*Host, error) {
+	var hc hostConfig
+	for _, o := range opts {
+		o(&hc)
+	}
+	t.mu.Lock()
+	if err := t.checkName(kind, name); err != nil {
+		t.mu.Unlock()
+		return nil, err
+	}
+	t.nodes[name] = nil // reserve the name while the namespace is made
+	t.mu.Unlock()
+
+	h, err := newHost(t, name, kind, hc)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if err != nil {
+		delete(t.nodes, name)
+		return nil, fmt.Errorf("nstest: %s %q: %w", kind, name, err)
+	}
+	t.nodes[name] = h
+	t.hosts = append(t.hosts, h)
+	t.undo = append(t.undo, h.close)
+	return h, nil
+}
+
+// Host returns the host or router called name, or nil if there is none.
+func (t *Topology) Host(name string) *Host {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	h, _ := t.nodes[name].(*Host)
+	return h
+}
+
+// Hosts returns the topology's hosts and routers in the order they were added.
+func (t *Topology) Hosts() []*Host {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return append([]*Host(nil), t.hosts...)
+}
+
+// Bridge returns the bridge called name, or nil if there is none.
+func (t *Topology) Bridge(name string) *Bridge {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	b, _ := t.nodes[name].(*Bridge)
+	return b
+}
+
+// Bridges returns the topology's bridges in the order they were added.
+func (t *Topology) Bridges() []*Bridge {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return append([]*Bridge(nil), t.bridges...)
+}
+
+// Fabric returns the namespace that holds the topology's bridges and the
+// bridge-side ends of their veth pairs: the seed tutorial's "root namespace",
+// kept apart from the real one. A test that needs "the host machine" uses it.
+func (t *Topology) Fabric() *Host {
+	t.tb.Helper()
+	f, err := t.getFabric()
+	if err != nil {
+		t.tb.Fatalf("%v", err)
+	}
+	return f
+}
+
+func (t *Topology) getFabric() (*Host, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.fabric != nil {
+		return t.fabric, nil
+	}
+	if t.closed {
+		return nil, errors.New("nstest: fabric: the topology is already torn down")
+	}
+	f, err := newHost(t, "fabric", "fabric", hostConfig{})
+	if err != nil {
+		return nil, fmt.Errorf("nstest: fabric namespace: %w", err)
+	}
+	t.fabric = f
+	t.undo = append(t.undo, f.close)
+	return f, nil
+}
+
+// lookup resolves a host or bridge name to its address, for the assertions
+// and Dial: the first IPv4 address, unless from (if not nil) has no IPv4
+// address and the node has an IPv6 one. The boolean reports whether name
+// named a node.
+func (t *Topology) lookup(from *Host, name string) (netip.Addr, bool, error) {
+	t.mu.Lock()
+	n, ok := t.nodes[name]
+	t.mu.Unlock()
+	if !ok || n == nil {
+		return netip.Addr{}, false, nil
+	}
+	var ps []netip.Prefix
+	switch n := n.(type) {
+	case *Host:
+		ps = n.Addrs()
+	case *Bridge:
+		ps = n.Addrs()
+	}
+	want4 := true
+	if from != nil {
+		want4 = false
+		for _, p := range from.Addrs() {
+			if p.Addr().Is4() {
+				want4 = true
+			}
+		}
+	}
+	var first4, first6 netip.Addr
+	for _, p := range ps {
+		a := p.Addr()
+		if !a.IsGlobalUnicast() {
+			continue
+		}
+		if a.Is4() && !first4.IsValid() {
+			first4 = a
+		}
+		if a.Is6() && !first6.IsValid() {
+			first6 = a
+		}
+	}
+	a := first4
+	if !a.IsValid() || (!want4 && first6.IsValid()) {
+		a = first6
+	}
+	if !a.IsValid() {
+		return a, true, fmt.Errorf("nstest: %q has no address", name)
+	}
+	return a, true, nil
+}
+
+// gatewayAddr returns the address of node name that lies on one of h's
+// subnets.
+func (t *Topology) gatewayAddr(h *Host, name string) (netip.Addr, bool) {
+	t.mu.Lock()
+	n := t.nodes[name]
+	t.mu.Unlock()
+	var ps []netip.Prefix
+	switch n := n.(type) {
+	case *Host:
+		ps = n.Addrs()
+	case *Bridge:
+		ps = n.Addrs()
+	}
+	for _, p := range ps {
+		for _, own := range h.Addrs() {
+			if own.Masked().Contains(p.Addr()) {
+				return p.Addr(), true
+			}
+		}
+	}
+	return netip.Addr{}, false
+}
+
+// Resolve returns the address that s names: an IP address as it is, or the
+// address of the host, router or bridge called s (its first IPv4 address,
+// else its first IPv6 address).
+func (t *Topology) Resolve(s string) (netip.Addr, error) { return t.resolve(nil, s) }
+
+func (t *Topology) resolve(from *Host, s string) (netip.Addr, error) {
+	if a, err := netip.ParseAddr(s); err == nil {
+		return a, nil
+	}
+	a, ok, err := t.lookup(from, s)
+	if err != nil {
+		return a, err
+	}
+	if !ok {
+		return a, fmt.Errorf("nstest: %q is neither an IP address nor a node of topology %q", s, t.name)
+	}
+	return a, nil
+}
+
+// claimAddr records that addr belongs to owner, or reports a conflict.
+func (t *Topology) claimAddr(p netip.Prefix, owner string) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if prev, dup := t.addrs[p.Addr()]; dup {
+		return fmt.Errorf("address %q: conflict: %s already has %s", p, prev, p.Addr())
+	}
+	t.addrs[p.Addr()] = owner
+	return nil
+}
+
+func (t *Topology) releaseAddr(p netip.Prefix) {
+	t.mu.Lock()
+	delete(t.addrs, p.Addr())
+	t.mu.Unlock()
+}
+
+// close tears the topology down in reverse order of creation: processes,
+// then sockets, then namespace handles. It does not wait for the kernel to
+// destroy the namespaces.
+func (t *Topology) close() {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return
+	}
+	t.closed = true
+	hosts := append([]*Host(nil), t.hosts...)
+	if t.fabric != nil {
+		hosts = append(hosts, t.fabric)
+	}
+	undo := t.undo
+	t.undo = nil
+	t.mu.Unlock()
+
+	if t.tb.Failed() {
+		t.onFailure(hosts)
+	}
+	killProcesses(hosts)
+	for _, h := range hosts {
+		h.closeSockets()
+	}
+	for i := len(undo) - 1; i >= 0; i-- {
+		undo[i]()
+	}
+}
+
+// onFailure keeps the namespaces for debugging when asked to.
+func (t *Topology) onFailure(hosts []*Host) {
+	if t.cfg.keep {
+		t.keep(hosts)
+	}
+}
+
+// parsePrefix parses an interface address in CIDR form.
+func parsePrefix(s string) (netip.Prefix, error) {
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		if _, err2 := netip.ParseAddr(s); err2 == nil {
+			return p, fmt.Errorf("address %q: missing prefix length (write it as a CIDR, for example %s/24)", s, s)
+		}
+		return p, fmt.Errorf("address %q: invalid CIDR", s)
+	}
+	return p, nil
+}
+
+func nlAddr(p netip.Prefix) *netlink.Addr {
+	a := &netlink.Addr{IPNet: prefixToIPNet(p)}
+	if p.Addr().Is6() {
+		a.Flags = nodad
+	}
+	return a
+}
