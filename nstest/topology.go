@@ -22,13 +22,13 @@ type Topology struct {
 	name string
 	cfg  config
 
-	mu      sync.Mutex
-	nodes   map[string]any // *Host or *Bridge, by name
-	hosts   []*Host
-	bridges []*Bridge
-	fabric  *Host
-	addrs   map[netip.Addr]string // address -> "host iface", for conflicts
-	undo    []func()              // teardown steps, run in reverse
+	mu       sync.Mutex
+	nodes    map[string]any // *Host or *Bridge, by name
+	hosts    []*Host
+	bridges  []*Bridge
+	fabric   *Host
+	addrs    map[netip.Addr]string // address -> "host iface", for conflicts
+	undo     []func()              // teardown steps, run in reverse
 	closed   bool
 	nextVeth int
 	pending  []*Interface // set up, maybe not yet operationally up

@@ -194,4 +194,3 @@ func Open(topology, node string) (*os.File, error) {
 	}
 	return os.Open(filepath.Join(NetnsDir, name))
 }
-
