@@ -89,7 +89,8 @@ type Capture struct {
 	done     chan struct{} // closed when the reading goroutine has exited
 
 	closeOnce sync.Once
-	closing   atomic.Bool // set by Close before it closes the socket
+	closing   atomic.Bool // set by Close before it stops the reader
+	closedAt  time.Time   // when Close was called; written before closing is set
 
 	mu      sync.Mutex
 	pkts    []Packet // the kept packets are pkts[head:]
@@ -202,53 +203,90 @@ func OpenAll(opts ...Option) ([]*Capture, error) {
 	return cs, nil
 }
 
-// read runs on its own goroutine until the socket is closed, blocking in the
-// runtime's poller between frames.
+// read runs on its own goroutine until Close, blocking in the runtime's
+// poller between frames. Close stops it with a read deadline; it then drains
+// the frames the kernel queued before Close was called, and exits.
 func (c *Capture) read() {
 	defer close(c.done)
-	buf := make([]byte, c.cfg.snapLen)
-	oob := make([]byte, unix.CmsgSpace(int(unsafe.Sizeof(unix.Timespec{}))))
+	r := receiver{
+		c:   c,
+		buf: make([]byte, c.cfg.snapLen),
+		oob: make([]byte, unix.CmsgSpace(int(unsafe.Sizeof(unix.Timespec{})))),
+	}
 	for {
-		var (
-			n, oobn int
-			from    unix.Sockaddr
-			rerr    error
-		)
+		var rerr error
 		err := c.rc.Read(func(fd uintptr) bool {
-			// MSG_TRUNC makes recvmsg return the frame's full length.
-			n, oobn, _, from, rerr = unix.Recvmsg(int(fd), buf, oob, unix.MSG_TRUNC)
+			rerr = r.recv(int(fd), time.Time{})
 			return rerr != unix.EAGAIN
 		})
 		if err != nil {
-			// RawConn.Read reports a closed file with an internal error
-			// value, not os.ErrClosed, hence the flag.
-			if !c.closing.Load() {
+			if c.closing.Load() {
+				r.drain()
+			} else {
 				c.fail(err)
 			}
 			return
 		}
-		switch rerr {
-		case nil:
-		case unix.EINTR, unix.ENETDOWN:
-			// ENETDOWN reports the interface going down once; the socket
-			// keeps its binding and sees frames again when it comes up.
-			continue
-		default:
+		if rerr != nil {
 			c.fail(fmt.Errorf("recvmsg: %w", rerr))
 			return
 		}
-		p := Packet{
-			Time:      packetTime(oob[:oobn]),
-			Interface: c.iface,
-			Length:    n,
-			Data:      bytes.Clone(buf[:min(n, len(buf))]),
-		}
-		if sll, ok := from.(*unix.SockaddrLinklayer); ok {
-			p.Outgoing = sll.Pkttype == unix.PACKET_OUTGOING
-		}
-		p.decode(c.linkType)
-		c.add(p)
 	}
+}
+
+// receiver reads frames from the socket into its capture.
+type receiver struct {
+	c        *Capture
+	buf, oob []byte
+}
+
+// recv reads one frame and adds it to the capture unless it arrived after
+// until (when until is set). It returns EAGAIN when nothing is queued, and
+// nil after frames it skipped: EINTR, and the ENETDOWN the kernel reports
+// once when the interface goes down (the socket keeps its binding and sees
+// frames again when the interface comes back up).
+func (r *receiver) recv(fd int, until time.Time) error {
+	// MSG_TRUNC makes recvmsg return the frame's full length.
+	n, oobn, _, from, err := unix.Recvmsg(fd, r.buf, r.oob, unix.MSG_TRUNC)
+	switch err {
+	case nil:
+	case unix.EINTR, unix.ENETDOWN:
+		return nil
+	default:
+		return err
+	}
+	p := Packet{
+		Time:      packetTime(r.oob[:oobn]),
+		Interface: r.c.iface,
+		Length:    n,
+	}
+	if !until.IsZero() && p.Time.After(until) {
+		return errLate
+	}
+	p.Data = bytes.Clone(r.buf[:min(n, len(r.buf))])
+	if sll, ok := from.(*unix.SockaddrLinklayer); ok {
+		p.Outgoing = sll.Pkttype == unix.PACKET_OUTGOING
+	}
+	p.decode(r.c.linkType)
+	r.c.add(p)
+	return nil
+}
+
+var errLate = errors.New("frame arrived after Close")
+
+// drain reads what the kernel queued before Close was called, without
+// blocking, so that Close does not lose the last frames of a test.
+func (r *receiver) drain() {
+	_ = r.c.rc.Control(func(fd uintptr) {
+		for {
+			if err := r.recv(int(fd), r.c.closedAt); err != nil {
+				if err != unix.EAGAIN && err != errLate {
+					r.c.fail(fmt.Errorf("recvmsg: %w", err))
+				}
+				return
+			}
+		}
+	})
 }
 
 func (c *Capture) fail(err error) {
@@ -432,13 +470,21 @@ func (c *Capture) updateKernelStats() {
 	}
 }
 
-// Close stops capturing and returns once the reading goroutine has exited.
-// The packets stay available. It returns the error that stopped reading
+// Close stops capturing and returns once the reading goroutine has exited,
+// after reading the frames the kernel had already queued. The packets stay
+// available. It returns the error that stopped reading
 // early, if any.
 func (c *Capture) Close() error {
 	c.closeOnce.Do(func() {
-		c.updateKernelStats()
+		c.closedAt = time.Now()
 		c.closing.Store(true)
+		// The deadline wakes the reader, which drains the queue and exits;
+		// only then is the socket closed.
+		if err := c.f.SetReadDeadline(c.closedAt); err != nil {
+			c.f.Close()
+		}
+		<-c.done
+		c.updateKernelStats()
 		c.f.Close()
 	})
 	<-c.done

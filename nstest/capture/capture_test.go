@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -249,11 +250,13 @@ func TestPingDecodedAndReadByTcpdump(t *testing.T) {
 			t.Errorf("request %d: length %d, captured %d bytes; want 98 (14 Ethernet + 20 IP + 64 ICMP)", i, q.Length, len(q.Data))
 		}
 	}
-	if n := c.Count(capture.ICMPEcho(), capture.Src(addr6A), capture.Dst(addr6B)); n != 2 {
-		t.Errorf("captured %d ICMPv6 echo requests fd00::1 > fd00::2, want 2", n)
+	// Wait, not Count: ping has its replies, but the capture's goroutine
+	// may not have read the last frames yet.
+	if _, err := c.Wait(ctx, capture.And(capture.ICMPEcho(), capture.Src(addr6A), capture.Dst(addr6B), capture.Incoming()), 2); err != nil {
+		t.Error(err)
 	}
-	if n := c.Count(capture.ICMPEchoReply(), capture.Src(addr6B), capture.Outgoing()); n != 2 {
-		t.Errorf("captured %d outgoing ICMPv6 echo replies from fd00::2, want 2", n)
+	if _, err := c.Wait(ctx, capture.And(capture.ICMPEchoReply(), capture.Src(addr6B), capture.Outgoing()), 2); err != nil {
+		t.Error(err)
 	}
 	if n := c.Count(capture.ARPRequest(addrB)); n == 0 {
 		t.Errorf("no ARP request for 10.0.0.2 captured before the pings")
@@ -317,11 +320,14 @@ func TestPingDecodedAndReadByTcpdump(t *testing.T) {
 	}
 }
 
-// A ring keeps only the newest packets.
+// A ring keeps only the newest packets: what Limit and LimitBytes keep is
+// the tail of what an unlimited capture of the same interface saw.
 func TestLimitKeepsNewest(t *testing.T) {
 	tb := newTube(t, true)
-	c := open(t, tb.b, "ns1_out", capture.Limit(5))
-	cb := open(t, tb.b, "ns1_out", capture.LimitBytes(3*(14+20+8+4)))
+	const maxBytes = 3 * (14 + 20 + 8 + 4) // three of the datagrams below
+	full := open(t, tb.b, "ns1_out")
+	byCount := open(t, tb.b, "ns1_out", capture.Limit(5))
+	byBytes := open(t, tb.b, "ns1_out", capture.LimitBytes(maxBytes))
 	ctx := testContext(t)
 	conn := udpConn(t, tb.a)
 	const port, n = 4000, 20
@@ -333,36 +339,68 @@ func TestLimitKeepsNewest(t *testing.T) {
 	last := func(p *capture.Packet) bool {
 		return p.IsUDP() && bytes.HasSuffix(p.Data, fmt.Appendf(nil, "%04d", n-1))
 	}
-	for _, c := range []*capture.Capture{c, cb} {
+	for _, c := range []*capture.Capture{byCount, byBytes, full} {
 		if _, err := c.Wait(ctx, last, 1); err != nil {
 			t.Fatal(err)
 		}
 	}
-
-	kept := c.Packets()
-	if len(kept) != 5 {
-		t.Fatalf("Limit(5) kept %d packets: %v", len(kept), kept)
-	}
-	udp := c.Packets(capture.UDPPort(port))
-	if len(udp) == 0 || string(udp[len(udp)-1].Data[42:]) != fmt.Sprintf("%04d", n-1) {
-		t.Errorf("Limit(5) lost the newest datagram %04d: kept %v", n-1, kept)
-	}
-	for _, p := range udp {
-		if string(p.Data[42:]) < fmt.Sprintf("%04d", n-5) {
-			t.Errorf("Limit(5) kept old datagram %s", p.Data[42:])
+	// Closing the unlimited capture last makes its packets a superset.
+	for _, c := range []*capture.Capture{byCount, byBytes, full} {
+		if err := c.Close(); err != nil {
+			t.Fatal(err)
 		}
 	}
-	if st := c.Stats(); st.Evicted < n-5 || st.Captured != st.Evicted+5 {
-		t.Errorf("Limit(5) stats %+v: want at least %d evicted and captured = evicted + 5", st, n-5)
+	all := full.Packets()
+	if got := full.Count(capture.UDPPort(port)); got != n {
+		t.Fatalf("unlimited capture holds %d of the %d datagrams", got, n)
+	}
+	// tail returns where kept starts in all, checking kept is a contiguous run.
+	tail := func(name string, kept []capture.Packet) int {
+		t.Helper()
+		if len(kept) == 0 {
+			t.Fatalf("%s kept nothing", name)
+		}
+		for i := range all {
+			if all[i].Time.Equal(kept[0].Time) && bytes.Equal(all[i].Data, kept[0].Data) {
+				for j := range kept {
+					if i+j >= len(all) || !all[i+j].Time.Equal(kept[j].Time) || !bytes.Equal(all[i+j].Data, kept[j].Data) {
+						t.Fatalf("%s: kept packet %d (%s) is not packet %d of the full capture", name, j, &kept[j], i+j)
+					}
+				}
+				return i
+			}
+		}
+		t.Fatalf("%s: kept packet %s not in the full capture", name, &kept[0])
+		return 0
 	}
 
+	kept := byCount.Packets()
+	if len(kept) != 5 {
+		t.Fatalf("Limit(5) kept %d packets", len(kept))
+	}
+	i := tail("Limit(5)", kept)
+	lastIdx := slices.IndexFunc(all, func(p capture.Packet) bool { return last(&p) })
+	if i+4 < lastIdx {
+		t.Errorf("Limit(5) kept packets %d..%d of the full capture, older than the last datagram (%d)", i, i+4, lastIdx)
+	}
+	if st := byCount.Stats(); st.Evicted < n-5 || st.Captured != st.Evicted+5 {
+		t.Errorf("Limit(5) stats %+v: want at least %d evicted and captured = evicted + 5", st, n-5)
+	}
+	if byCount.Count(capture.UDPPort(port)) > 5 || len(byCount.Packets(func(p *capture.Packet) bool { return bytes.HasSuffix(p.Data, []byte("0000")) })) > 0 {
+		t.Errorf("Limit(5) kept the oldest datagram")
+	}
+
+	kept = byBytes.Packets()
+	i = tail("LimitBytes", kept)
 	total := 0
-	for _, p := range cb.Packets() {
+	for _, p := range kept {
 		total += len(p.Data)
 	}
-	udp = cb.Packets(capture.UDPPort(port))
-	if total > 3*46 || len(udp) == 0 || string(udp[len(udp)-1].Data[42:]) != fmt.Sprintf("%04d", n-1) {
-		t.Errorf("LimitBytes(138) kept %d bytes, newest datagrams %v", total, udp)
+	if i+len(kept)-1 < lastIdx {
+		t.Errorf("LimitBytes kept packets %d..%d of the full capture, older than the last datagram (%d)", i, i+len(kept)-1, lastIdx)
+	}
+	if total > maxBytes || i == 0 || total+len(all[i-1].Data) <= maxBytes {
+		t.Errorf("LimitBytes(%d) kept %d bytes from packet %d: want the longest tail under the limit", maxBytes, total, i)
 	}
 }
 
@@ -513,5 +551,72 @@ func BenchmarkCapture(b *testing.B) {
 	b.StopTimer()
 	if st := c.Stats(); st.KernelDrops > 0 {
 		b.Logf("kernel dropped %d frames", st.KernelDrops)
+	}
+}
+
+// BenchmarkNoCapture is BenchmarkCapture's baseline: the same datagrams
+// read by a UDP socket in B instead of a capture.
+func BenchmarkNoCapture(b *testing.B) {
+	tb := newTube(b, true)
+	var rc net.PacketConn
+	if err := tb.b.Do(func() (err error) {
+		rc, err = net.ListenPacket("udp4", "10.0.0.2:6000")
+		return err
+	}); err != nil {
+		b.Fatal(err)
+	}
+	defer rc.Close()
+	conn := udpConn(b, tb.a)
+	dst := &net.UDPAddr{IP: net.IPv4(10, 0, 0, 2), Port: 6000}
+	payload, buf := make([]byte, 64), make([]byte, 1500)
+	conn.WriteToUDP(payload, dst)
+	if _, _, err := rc.ReadFrom(buf); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	const batch = 64
+	for i := 0; i < b.N; i += batch {
+		k := min(batch, b.N-i)
+		for range k {
+			if _, err := conn.WriteToUDP(payload, dst); err != nil {
+				b.Fatal(err)
+			}
+		}
+		for range k {
+			if _, _, err := rc.ReadFrom(buf); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
+
+// An interface going down and up again does not end the capture.
+func TestSurvivesLinkDown(t *testing.T) {
+	tb := newTube(t, true)
+	c := open(t, tb.b, "ns1_out")
+	h, err := netlink.NewHandleAt(netns.NsHandle(tb.b.Fd()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	l, err := h.LinkByName("ns1_out")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.LinkSetDown(l); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.LinkSetUp(l); err != nil {
+		t.Fatal(err)
+	}
+	conn := udpConn(t, tb.a)
+	if _, err := conn.WriteToUDP([]byte("after"), &net.UDPAddr{IP: net.IPv4(10, 0, 0, 2), Port: 7000}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Wait(testContext(t), capture.UDPPort(7000), 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatalf("Close after the link went down and up: %v", err)
 	}
 }
