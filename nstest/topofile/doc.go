@@ -120,7 +120,7 @@
 // Every error is an *Error and reads "file:line:col: what: value: problem",
 // for example
 //
-//	seed.yaml:12:32: host "ns1": address "10.0.0.300/24": invalid CIDR
+//	seed.yaml:12:31: host "ns1": address "10.0.0.300/24": invalid CIDR
 //
 // Parse reports all the errors of a stage, joined with errors.Join and
 // sorted by position: first all syntax, type and key errors; if there are

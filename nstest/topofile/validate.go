@@ -31,11 +31,14 @@ var nameRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_.-]*$`)
 // joined with errors.Join and sorted by position; nil when it is sound.
 // Parse calls it; call it yourself on a File built or changed in Go.
 func (f *File) Validate() error {
+	n := len(f.Bridges) + len(f.Hosts) + len(f.Routers)
 	v := &validator{
-		f:     f,
-		kinds: map[string]declared{},
-		addrs: map[netip.Addr]owner{},
-		nets:  map[string][]netip.Prefix{},
+		f:      f,
+		kinds:  make(map[string]declared, n),
+		addrs:  make(map[netip.Addr]owner, n),
+		nets:   make(map[string][]netip.Prefix, n),
+		has:    make(map[string]bool, n),
+		broken: map[string]bool{},
 	}
 	v.run()
 	return joinErrors(v.errs)
@@ -47,6 +50,10 @@ type validator struct {
 	kinds map[string]declared       // every name: "bridge", "host" or "router"
 	addrs map[netip.Addr]owner      // every address given to anything
 	nets  map[string][]netip.Prefix // each node's (and "" the fabric's) subnets
+	// has and broken note nodes ("" the fabric) given any address, and
+	// given an invalid one, so that one bad address does not also make
+	// its node look address-less.
+	has, broken map[string]bool
 }
 
 type declared struct {
@@ -148,8 +155,10 @@ func isNode(kind string) bool { return kind == "host" || kind == "router" }
 
 // addr checks one interface address and records its owner.
 func (v *validator) addr(what, node, cidr string, p Pos) (netip.Prefix, bool) {
+	v.has[node] = true
 	pfx, err := netip.ParsePrefix(cidr)
 	if err != nil {
+		v.broken[node] = true
 		hint := "invalid CIDR"
 		if _, aerr := netip.ParseAddr(cidr); aerr == nil {
 			hint = "invalid CIDR: missing prefix length such as /24 or /64"
@@ -174,6 +183,7 @@ func (v *validator) addr(what, node, cidr string, p Pos) (netip.Prefix, bool) {
 		bad = fmt.Sprintf("the broadcast address of %s", pfx.Masked())
 	}
 	if bad != "" {
+		v.broken[node] = true
 		v.errorf(p, "%s: address %q: %s", what, cidr, bad)
 		return netip.Prefix{}, false
 	}
@@ -358,7 +368,7 @@ func (v *validator) routes(n *Node) {
 			v.errorf(vp, "%s: route via %q: that is the %s's own address", what, r.Via, v.kinds[n.Name].kind)
 			continue
 		}
-		onLink := false
+		onLink := v.broken[n.Name] // do not guess with a subnet missing
 		for _, p := range v.nets[n.Name] {
 			if p.Contains(via) {
 				onLink = true
@@ -386,7 +396,7 @@ func (v *validator) expect() {
 	e := &v.f.Expect
 	if e.PingAll {
 		for _, h := range v.f.Hosts {
-			if len(v.nets[h.Name]) == 0 && v.kinds[h.Name].kind == "host" {
+			if !v.has[h.Name] && v.kinds[h.Name].kind == "host" {
 				v.errorf(e.at.of("pingall", e.Pos), "expect.pingall: host %q has no address to ping", h.Name)
 			}
 		}
@@ -438,7 +448,7 @@ func (v *validator) check(what string, c Check, reachable, tcp bool) bool {
 		if d.kind == "bridge" {
 			netOf = ""
 		}
-		if len(v.nets[netOf]) == 0 {
+		if !v.has[netOf] {
 			v.errorf(c.Pos, "%s: %s has no address to send from", what, v.what(c.From))
 			ok = false
 		}
@@ -464,7 +474,7 @@ func (v *validator) check(what string, c Check, reachable, tcp bool) bool {
 		case d.kind == "bridge" && reachable && len(v.f.Bridge(to).Addrs) == 0:
 			v.errorf(c.Pos, "%s: bridge %q has no address to reach", what, to)
 			ok = false
-		case d.kind != "bridge" && reachable && len(v.nets[to]) == 0:
+		case d.kind != "bridge" && reachable && !v.has[to]:
 			v.errorf(c.Pos, "%s: %s has no address to reach", what, v.what(to))
 			ok = false
 		}
