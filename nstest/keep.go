@@ -10,10 +10,38 @@ import (
 
 var unsafeChars = regexp.MustCompile(`[^A-Za-z0-9_.-]+`)
 
+// KeepNamespaces bind-mounts every namespace of the topology (hosts, routers
+// and the fabric) under /run/netns as nstest-<topology>-<node>, so that they
+// outlive the process: `ip netns exec nstest-<topology>-<node> CMD` enters
+// one, and `nstest down <topology>` removes them. It needs root in the
+// machine's initial user namespace. It returns the names made.
+func (t *Topology) KeepNamespaces() ([]string, error) {
+	t.ready()
+	t.mu.Lock()
+	hosts := append([]*Host(nil), t.hosts...)
+	if t.fabric != nil {
+		hosts = append(hosts, t.fabric)
+	}
+	t.mu.Unlock()
+	topo := keepName(t.name)
+	var names []string
+	for _, h := range hosts {
+		name, err := keep.Mount(topo, h.name, h.ns.File())
+		if err != nil {
+			keep.RemoveTopology(topo)
+			return nil, fmt.Errorf("nstest: keep %q of topology %q: %w", h.name, t.name, err)
+		}
+		names = append(names, name)
+	}
+	return names, nil
+}
+
+func keepName(s string) string { return strings.Trim(unsafeChars.ReplaceAllString(s, "-"), "-") }
+
 // keep bind-mounts the namespaces of a failed test under /run/netns so that a
 // person can enter them after the test process is gone.
 func (t *Topology) keep(hosts []*Host) {
-	topo := strings.Trim(unsafeChars.ReplaceAllString(t.name, "-"), "-")
+	topo := keepName(t.name)
 	var lines []string
 	for _, h := range hosts {
 		name, err := keep.Mount(topo, h.name, h.ns.File())
