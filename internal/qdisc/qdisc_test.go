@@ -82,6 +82,7 @@ func root(t *testing.T, n *node, l netlink.Link) netlink.Qdisc {
 }
 
 func TestRateInstallsTbfAndZeroRemovesIt(t *testing.T) {
+	t.Parallel()
 	a, _, l := pair(t)
 	def := root(t, a, l).Type()
 	for _, rate := range []uint64{10_000_000, 2_000_000_000} {
@@ -108,6 +109,7 @@ func TestRateInstallsTbfAndZeroRemovesIt(t *testing.T) {
 }
 
 func TestInvalidImpairmentsAreNamed(t *testing.T) {
+	t.Parallel()
 	a, _, l := pair(t)
 	for _, tc := range []struct {
 		im   qdisc.Impairment
@@ -153,6 +155,7 @@ func requireNetem(t *testing.T) {
 }
 
 func TestDelayWithoutNetemIsUnsupported(t *testing.T) {
+	t.Parallel()
 	skipWithNetem(t)
 	a, _, l := pair(t)
 	err := qdisc.Apply(a.h, l.Attrs().Index, qdisc.Impairment{Delay: 50 * time.Millisecond, Rate: 1e6}, a.ns.Fd())
@@ -206,6 +209,7 @@ func sendCounted(t *testing.T, a, b *node, n int, lift func()) int {
 }
 
 func TestLossWithoutNetemFallsBackToRandomDrop(t *testing.T) {
+	t.Parallel()
 	skipWithNetem(t)
 	a, b, l := pair(t)
 	idx, fd := l.Attrs().Index, a.ns.Fd()
@@ -242,6 +246,7 @@ func TestLossWithoutNetemFallsBackToRandomDrop(t *testing.T) {
 }
 
 func TestNetemDelayLossRate(t *testing.T) {
+	t.Parallel()
 	requireNetem(t)
 	a, _, l := pair(t)
 	im := qdisc.Impairment{Delay: 20 * time.Millisecond, Jitter: 5 * time.Millisecond, Loss: 1, Rate: 10_000_000}

@@ -44,6 +44,7 @@ func dump(t *testing.T, n *node) string {
 }
 
 func TestDropEchoRequestThenFlush(t *testing.T) {
+	t.Parallel()
 	a, b := pair(t)
 	if !a.ping(t, "10.0.0.2", 3) || !a.ping(t, "fd00::2", 3) {
 		t.Fatal("no ping reply before any rule")
@@ -89,6 +90,7 @@ func TestDropEchoRequestThenFlush(t *testing.T) {
 }
 
 func TestRejectTCPPortIsConnectionRefused(t *testing.T) {
+	t.Parallel()
 	a, b := pair(t)
 	b.listen(t, "tcp", ":80")
 	b.listen(t, "tcp", ":81")
@@ -116,6 +118,7 @@ func TestRejectTCPPortIsConnectionRefused(t *testing.T) {
 }
 
 func TestRejectUDPWithoutProtoIsPortUnreachable(t *testing.T) {
+	t.Parallel()
 	a, b := pair(t)
 	if err := firewall.Add(b.fd(), firewall.Rule{Chain: firewall.Input, Action: firewall.Reject, Src: "10.0.0.1"}); err != nil {
 		t.Fatalf("Add: %v", err)
@@ -139,6 +142,7 @@ func TestRejectUDPWithoutProtoIsPortUnreachable(t *testing.T) {
 }
 
 func TestMasqueradeServerSeesRouter(t *testing.T) {
+	t.Parallel()
 	client, router, server := chain(t)
 	l := server.listen(t, "tcp", "10.2.0.2:80")
 	if err := firewall.Masquerade(router.fd(), "r-srv", "10.1.0.0/24"); err != nil {
@@ -163,6 +167,7 @@ func TestMasqueradeServerSeesRouter(t *testing.T) {
 }
 
 func TestForwardPortReachesServer(t *testing.T) {
+	t.Parallel()
 	client, router, server := chain(t)
 	server.defaultRoute(t, "10.2.0.1")
 	l := server.listen(t, "tcp", "10.2.0.2:80")
@@ -196,6 +201,7 @@ func TestForwardPortReachesServer(t *testing.T) {
 }
 
 func TestInvalidRulesNameTheValueAndApplyNothing(t *testing.T) {
+	t.Parallel()
 	a, _ := pair(t)
 	ok := firewall.Rule{Chain: firewall.Input, Action: firewall.Drop, Proto: "tcp", DstPort: 22}
 	for _, tc := range []struct {
@@ -275,6 +281,7 @@ func sendCounted(t *testing.T, from *node, to net.PacketConn, dst string, n int,
 }
 
 func TestRandomDropLosesAboutThatShare(t *testing.T) {
+	t.Parallel()
 	a, b := pair(t)
 	const n = 300
 	for _, dir := range []firewall.Direction{firewall.Egress, firewall.Ingress} {
@@ -313,6 +320,7 @@ func TestRandomDropLosesAboutThatShare(t *testing.T) {
 }
 
 func TestProbabilityRuleDropsAShare(t *testing.T) {
+	t.Parallel()
 	a, b := pair(t)
 	srv := b.listenPacket(t, "udp", "[fd00::2]:0")
 	err := firewall.Add(b.fd(), firewall.Rule{Chain: firewall.Input, Action: firewall.Drop, Proto: "udp", Src: "fd00::1", Probability: 50})
@@ -338,6 +346,7 @@ func TestProbabilityRuleDropsAShare(t *testing.T) {
 // data: veth accepts oversized GSO packets, so the loss itself does not
 // happen between veths unless offloads are turned off.)
 func TestClampMSSFixesMTUBlackHole(t *testing.T) {
+	t.Parallel()
 	client, router, server := chain(t)
 	server.defaultRoute(t, "10.2.0.1")
 	rs, err := router.h.LinkByName("r-srv")
