@@ -94,6 +94,7 @@ type Conn struct {
 	sa6      unix.SockaddrInet6
 	to       unix.Sockaddr
 	recvFn   func(fd uintptr) bool
+	tryFn    func(fd uintptr)
 	sendFn   func(fd uintptr) bool
 	pastTime time.Time
 }
@@ -146,6 +147,7 @@ func Open(f Family, kind SocketKind) (*Conn, error) {
 	}
 	c := &Conn{f: file, rc: rc, family: f, kind: got, pastTime: time.Unix(1, 0)}
 	c.recvFn = c.recv
+	c.tryFn = func(fd uintptr) { c.recv(fd) }
 	c.sendFn = c.send
 	return c, nil
 }

@@ -115,7 +115,7 @@ func (r *run) loop(ctx context.Context) error {
 			// Something is due already: look for a reply without waiting,
 			// so that back-to-back requests (Interval 0) are read as they
 			// come back rather than overflowing the receive buffer.
-			if err := c.rc.Control(func(fd uintptr) { c.recv(fd) }); err != nil {
+			if err := c.rc.Control(c.tryFn); err != nil {
 				return fmt.Errorf("ping %v: read: %w", r.dst, err)
 			}
 			if c.rerr == unix.EAGAIN {
