@@ -64,11 +64,14 @@ func probeReach(h *Host, dst netip.Addr, d time.Duration) (sent int, ok bool, er
 		}
 		w := min(wait, left)
 		var st *ping.Stats
-		st, err = h.ping(ctx, dst, ping.Count(1), ping.Timeout(w))
+		st, err = h.ping(ctx, dst, ping.Count(1), ping.Wait(w))
 		if st != nil {
 			sent += st.Sent
 			if st.Received > 0 {
 				return sent, true, nil
+			}
+			if err == nil && len(st.ICMPErrors) > 0 {
+				err = st.ICMPErrors[len(st.ICMPErrors)-1]
 			}
 		}
 		if err != nil && ctx.Err() == nil {
@@ -122,7 +125,7 @@ func AssertUnreachable(tb testing.TB, from *Host, to string, opts ...CheckOption
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
 	defer cancel()
-	st, _ := from.ping(ctx, dst, ping.Count(3), ping.Interval(c.timeout/4), ping.Timeout(c.timeout))
+	st, _ := from.ping(ctx, dst, ping.Count(3), ping.Interval(c.timeout/4), ping.Wait(c.timeout/2), ping.Timeout(c.timeout))
 	if st != nil && st.Received > 0 {
 		tb.Errorf("nstest: %s -> %s: expected unreachable, but %s answered %d of %d echo requests", from.name, target(to, dst), dst, st.Received, st.Sent)
 		return false

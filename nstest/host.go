@@ -278,11 +278,28 @@ func (h *Host) Ping(ctx context.Context, dst string, opts ...ping.Option) (*ping
 
 func (h *Host) ping(ctx context.Context, dst netip.Addr, opts ...ping.Option) (*ping.Stats, error) {
 	h.topo.ready()
-	var st *ping.Stats
-	err := h.ns.Do(func() (err error) {
-		st, err = ping.Ping(ctx, dst, opts...)
-		return err
-	})
+	var (
+		st  *ping.Stats
+		c   *ping.Conn
+		err error
+	)
+	if dst.Zone() != "" {
+		// A zone names an interface of the host: resolve it inside.
+		err = h.ns.Do(func() (err error) {
+			st, err = ping.Ping(ctx, dst, opts...)
+			return err
+		})
+	} else {
+		// Only the socket needs the namespace; the exchange runs here.
+		err = h.ns.Do(func() (err error) {
+			c, err = ping.Open(ping.FamilyOf(dst), ping.Auto)
+			return err
+		})
+		if err == nil {
+			st, err = c.Ping(ctx, dst, opts...)
+			c.Close()
+		}
+	}
 	if err != nil {
 		return st, fmt.Errorf("nstest: host %q: %w", h.name, err)
 	}
