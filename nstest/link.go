@@ -127,11 +127,16 @@ func (i *Interface) link() netlink.Link {
 type LinkOption func(*linkConfig)
 
 type linkConfig struct {
-	mtu int
+	mtu          int
+	aName, bName string
 }
 
 // MTU sets the MTU of both ends of the pair.
 func MTU(n int) LinkOption { return func(c *linkConfig) { c.mtu = n } }
+
+// Names names the two ends of a pair made by Link, instead of the next free
+// ethN of each host. Interface names are at most 15 bytes.
+func Names(a, b string) LinkOption { return func(c *linkConfig) { c.aName, c.bName = a, b } }
 
 // Connect plugs host h into bridge br with a veth pair: the host's end is
 // named eth0, eth1, ... in order and gets addrs (CIDRs, IPv4 or IPv6); the
@@ -265,12 +270,17 @@ func (t *Topology) link(a, b *Host, aAddr, bAddr string, opts []LinkOption) (*In
 	switch {
 	case a == nil || b == nil:
 		return nil, nil, errors.New("nstest: link: host is nil")
-	case a == b:
-		return nil, nil, fmt.Errorf("nstest: link %q to itself: a veth pair needs two hosts", a.name)
+	case a == b && (lc.aName == "" || lc.aName == lc.bName):
+		return nil, nil, fmt.Errorf("nstest: link %q to itself: name the two ends apart with nstest.Names", a.name)
 	case a.topo != t || b.topo != t:
 		return nil, nil, fmt.Errorf("nstest: link %q to %q: they belong to another topology", a.name, b.name)
 	case lc.mtu != 0 && (lc.mtu < 68 || lc.mtu > 65535):
 		return nil, nil, fmt.Errorf("nstest: link %q to %q: MTU %d: out of range 68..65535", a.name, b.name, lc.mtu)
+	}
+	for _, n := range []string{lc.aName, lc.bName} {
+		if err := checkIfName(n); err != nil {
+			return nil, nil, fmt.Errorf("nstest: link %q to %q: %w", a.name, b.name, err)
+		}
 	}
 	ap, err := parsePrefixes([]string{aAddr})
 	if err != nil {
@@ -280,7 +290,13 @@ func (t *Topology) link(a, b *Host, aAddr, bAddr string, opts []LinkOption) (*In
 	if err != nil {
 		return nil, nil, fmt.Errorf("nstest: host %q: %w", b.name, err)
 	}
-	an, bn := a.allocIfName(), b.allocIfName()
+	an, bn := lc.aName, lc.bName
+	if an == "" {
+		an = a.allocIfName()
+	}
+	if bn == "" {
+		bn = b.allocIfName()
+	}
 	v := &netlink.Veth{
 		LinkAttrs:     netlink.LinkAttrs{Name: an, MTU: lc.mtu},
 		PeerName:      bn,

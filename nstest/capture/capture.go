@@ -51,7 +51,14 @@ type config struct {
 	maxPackets int
 	maxBytes   int
 	bufferSize int
+	noPromisc  bool
 }
+
+// NoPromiscuous leaves the interface out of promiscuous mode. By default a
+// capture puts it in promiscuous mode while open, as tcpdump does: a bridge
+// then shows the frames it forwards between its ports, not only those for
+// itself.
+func NoPromiscuous() Option { return func(c *config) { c.noPromisc = true } }
 
 // SnapLen keeps at most n bytes of each frame (default DefaultSnapLen). The
 // frame's length on the wire is still recorded in Packet.Length.
@@ -176,6 +183,13 @@ func (c *Capture) setup(fd int) error {
 	sll := &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: c.ifindex}
 	if err := unix.Bind(fd, sll); err != nil {
 		return fmt.Errorf("bind to interface index %d: %w", c.ifindex, err)
+	}
+	if !c.cfg.noPromisc {
+		// Membership ends with the socket: nothing to undo at Close.
+		mr := &unix.PacketMreq{Ifindex: int32(c.ifindex), Type: unix.PACKET_MR_PROMISC}
+		if err := unix.SetsockoptPacketMreq(fd, unix.SOL_PACKET, unix.PACKET_ADD_MEMBERSHIP, mr); err != nil {
+			return fmt.Errorf("promiscuous mode: %w", err)
+		}
 	}
 	return nil
 }
