@@ -155,4 +155,3 @@ func (i *Interface) LinkState() (up, carrier bool, err error) {
 	a := l.Attrs()
 	return a.Flags&net.FlagUp != 0, a.OperState == netlink.OperUp, nil
 }
-
