@@ -163,6 +163,7 @@ func TestCommandKilledAtTeardown(t *testing.T) {
 		cmd := ns1.Command("sleep", "1000")
 		require.NoError(t, cmd.Start())
 		pid = cmd.Process.Pid
+		waitRunning(t, pid, ns1, "sleep")
 	})
 	require.NotZero(t, pid)
 	// The topology's cleanup has killed and reaped it: no such process.

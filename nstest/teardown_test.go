@@ -1,0 +1,122 @@
+package nstest_test
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
+
+	"github.com/nstest/harness/internal/rootcheck"
+	"github.com/nstest/harness/nstest"
+)
+
+const helperEnv = "NSTEST_TEST_HELPER"
+
+// TestKilledWhileBuilding SIGKILLs a test process in the middle of building a
+// 20-host topology, while a command it started runs in one of the hosts, and
+// checks that the machine is left exactly as it was: the namespace the tests
+// run in (links, addresses, routes, sysctls, /run/netns, mounts) and no
+// process behind.
+func TestKilledWhileBuilding(t *testing.T) {
+	if os.Getenv(helperEnv) == "build20" {
+		buildForever(t)
+		return
+	}
+	nstest.New(t) // skips when this machine cannot build namespaces
+	before, err := rootcheck.Snapshot()
+	require.NoError(t, err)
+
+	child := exec.Command(os.Args[0], "-test.run=^TestKilledWhileBuilding$", "-test.v")
+	child.Env = append(os.Environ(), helperEnv+"=build20")
+	stdout, err := child.StdoutPipe()
+	require.NoError(t, err)
+	child.Stderr = os.Stderr
+	require.NoError(t, child.Start())
+	t.Cleanup(func() { child.Process.Kill(); child.Wait() })
+
+	sleepPid := 0
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		line := sc.Text()
+		if p, ok := strings.CutPrefix(line, "SLEEP "); ok {
+			sleepPid, _ = strconv.Atoi(p)
+		}
+		if line == "READY" {
+			break
+		}
+	}
+	require.NotZero(t, sleepPid, "the child did not report its command")
+	// Hold the command by a pidfd, so that its pid cannot be reused while we
+	// watch it; then kill the test process mid-build.
+	pidfd, err := unix.PidfdOpen(sleepPid, 0)
+	require.NoError(t, err)
+	defer unix.Close(pidfd)
+	require.NoError(t, child.Process.Signal(unix.SIGKILL))
+	child.Wait()
+
+	// The command dies with the test process (PR_SET_PDEATHSIG).
+	fds := []unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}
+	n, err := unix.Poll(fds, 10_000)
+	require.NoError(t, err)
+	assert.Equal(t, 1, n, "the command started in a host outlived the killed test process")
+
+	after, err := rootcheck.Snapshot()
+	require.NoError(t, err)
+	assert.Empty(t, rootcheck.Diff(before, after), "the killed test process left traces in the namespace it ran in")
+}
+
+// buildForever runs in the child: 10 hosts, a running command, then more
+// hosts until it is killed.
+func buildForever(t *testing.T) {
+	topo := nstest.New(t)
+	br := topo.AddBridge("br1")
+	add := func(i int) *nstest.Host {
+		h := topo.AddHost(fmt.Sprintf("h%d", i))
+		topo.Connect(h, br, fmt.Sprintf("10.0.%d.%d/16", i/250, i%250+1))
+		return h
+	}
+	var h5 *nstest.Host
+	for i := 1; i <= 10; i++ {
+		if h := add(i); i == 5 {
+			h5 = h
+		}
+	}
+	cmd := h5.Command("sleep", "1000")
+	require.NoError(t, cmd.Start())
+	waitRunning(t, cmd.Process.Pid, h5, "sleep") // report it only once it really runs
+	fmt.Printf("SLEEP %d\nREADY\n", cmd.Process.Pid)
+	for i := 11; ; i++ {
+		add(i)
+		if i == 20 {
+			time.Sleep(time.Minute) // killed long before
+		}
+	}
+}
+
+// waitRunning waits until process pid runs the program comm inside host h's
+// namespace: a started command first runs the launcher, then enters the
+// namespace and executes the program.
+func waitRunning(t *testing.T, pid int, h *nstest.Host, comm string) {
+	t.Helper()
+	var want unix.Stat_t
+	require.NoError(t, unix.Stat(h.NSPath(), &want))
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var st unix.Stat_t
+		c, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+		err := unix.Stat(fmt.Sprintf("/proc/%d/ns/net", pid), &st)
+		if err == nil && st.Ino == want.Ino && strings.TrimSpace(string(c)) == comm {
+			return
+		}
+		require.True(t, time.Now().Before(deadline), "process %d never ran %s inside %s (comm %q)", pid, comm, h.Name(), c)
+		time.Sleep(time.Millisecond)
+	}
+}
