@@ -478,7 +478,11 @@ func (t *Topology) resolveHostPort(from *Host, address string) (string, error) {
 		return "", err
 	}
 	if !ok {
-		return address, nil
+		if host == "localhost" {
+			return address, nil
+		}
+		// No name service inside a topology: say so instead of timing out.
+		return "", fmt.Errorf("%q is neither an IP address nor a node of topology %q", host, t.name)
 	}
 	return net.JoinHostPort(a.String(), port), nil
 }
