@@ -194,3 +194,19 @@ func Open(topology, node string) (*os.File, error) {
 	}
 	return os.Open(filepath.Join(NetnsDir, name))
 }
+
+// Exclusive takes a machine-wide lock that serialises the tests which create
+// and remove kept namespaces (in several test binaries that go test runs at
+// once), so that one's clean-up does not remove another's namespaces. It
+// returns the function that releases it.
+func Exclusive() (release func(), err error) {
+	f, err := os.OpenFile(filepath.Join(os.TempDir(), "nstest-keep.lock"), os.O_CREATE|os.O_RDWR|os.O_CLOEXEC, 0o666)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { unix.Flock(int(f.Fd()), unix.LOCK_UN); f.Close() }, nil
+}

@@ -1,0 +1,110 @@
+package nstest_test
+
+import (
+	"io"
+	"net"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
+
+	"github.com/nstest/harness/internal/keep"
+	"github.com/nstest/harness/internal/ns"
+	"github.com/nstest/harness/nstest"
+)
+
+// initialRoot reports whether this process is root in the machine's initial
+// user namespace, which bind-mounting under /run/netns needs.
+func initialRoot() bool {
+	b, err := os.ReadFile("/proc/self/uid_map")
+	return err == nil && strings.Join(strings.Fields(string(b)), " ") == "0 0 4294967295" && os.Geteuid() == 0
+}
+
+// restoreRunNetns undoes, at the end of the test, what keeping namespaces
+// does to the machine beyond the namespaces themselves: /run/netns made a
+// mount point (as `ip netns add` also does).
+func restoreRunNetns(t *testing.T) {
+	release, err := keep.Exclusive()
+	require.NoError(t, err)
+	t.Cleanup(release) // registered first: released last
+	_, statErr := os.Stat(keep.NetnsDir)
+	wasMount := isMountPoint(keep.NetnsDir)
+	t.Cleanup(func() {
+		if !wasMount && isMountPoint(keep.NetnsDir) {
+			unix.Unmount(keep.NetnsDir, unix.MNT_DETACH)
+		}
+		if os.IsNotExist(statErr) {
+			os.Remove(keep.NetnsDir)
+			os.Remove(keep.OwnerDir)
+			os.Remove("/run/nstest")
+		}
+	})
+}
+
+func isMountPoint(dir string) bool {
+	b, _ := os.ReadFile("/proc/self/mountinfo")
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) > 4 && f[4] == dir {
+			return true
+		}
+	}
+	return false
+}
+
+func TestKeepFailedTest(t *testing.T) {
+	nstest.New(t)
+	if !initialRoot() {
+		t.Skip("keeping namespaces under /run/netns needs root in the initial user namespace")
+	}
+	restoreRunNetns(t)
+	t.Setenv("NSTEST_KEEP", "1")
+	var log strings.Builder
+	err := nstest.Run("keep-me", &log, func(tb testing.TB) {
+		topo := nstest.New(tb)
+		br := topo.AddBridge("br1")
+		topo.Connect(topo.AddHost("h1"), br, "10.9.0.1/24")
+		tb.Errorf("deliberate failure")
+	})
+	require.Error(t, err)
+	t.Cleanup(func() { keep.RemoveTopology("keep-me") })
+	assert.Contains(t, log.String(), "ip netns exec nstest-keep-me-h1")
+
+	// The kept namespace is the host's: it still has eth0 with its address.
+	f, err := keep.Open("keep-me", "h1")
+	require.NoError(t, err)
+	kept := ns.FromFile(f)
+	defer kept.Close()
+	var addrs []string
+	require.NoError(t, kept.Do(func() error {
+		i, err := net.InterfaceByName("eth0")
+		if err != nil {
+			return err
+		}
+		as, err := i.Addrs()
+		for _, a := range as {
+			addrs = append(addrs, a.String())
+		}
+		return err
+	}))
+	assert.Contains(t, addrs, "10.9.0.1/24")
+
+	names, err := keep.RemoveTopology("keep-me")
+	require.NoError(t, err)
+	assert.ElementsMatch(t, []string{"nstest-keep-me-h1", "nstest-keep-me-fabric"}, names)
+	_, err = os.Stat("/run/netns/nstest-keep-me-h1")
+	assert.True(t, os.IsNotExist(err))
+}
+
+func TestKeepNothingWhenPassing(t *testing.T) {
+	nstest.New(t)
+	t.Setenv("NSTEST_KEEP", "1")
+	require.NoError(t, nstest.Run("keep-not", io.Discard, func(tb testing.TB) {
+		topo := nstest.New(tb)
+		topo.AddHost("h1")
+	}))
+	_, err := os.Stat("/run/netns/nstest-keep-not-h1")
+	assert.True(t, os.IsNotExist(err), "a passing test kept its namespaces")
+}
