@@ -200,7 +200,7 @@ func Open(topology, node string) (*os.File, error) {
 // once), so that one's clean-up does not remove another's namespaces. It
 // returns the function that releases it.
 func Exclusive() (release func(), err error) {
-	f, err := os.OpenFile(filepath.Join(os.TempDir(), "nstest-keep.lock"), os.O_CREATE|os.O_RDWR|os.O_CLOEXEC, 0o666)
+	f, err := os.OpenFile(filepath.Join(os.TempDir(), "nstest-keep.lock"), os.O_CREATE|os.O_RDWR, 0o666)
 	if err != nil {
 		return nil, err
 	}
