@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
 
 	"github.com/nstest/harness/internal/ns"
@@ -35,6 +36,10 @@ type Host struct {
 	nextIf  int
 	closers []io.Closer
 	started atomic.Bool // Command was used: look for processes at teardown
+
+	rawOnce sync.Once
+	raw     *nl.SocketHandle // for requests the netlink library cannot make
+	rawErr  error
 }
 
 type hostConfig struct {
@@ -115,6 +120,9 @@ func (h *Host) close() {
 	if h.nl != nil {
 		h.nl.Close()
 	}
+	if h.raw != nil {
+		h.raw.Socket.Close()
+	}
 	h.ns.Close()
 }
 
@@ -136,8 +144,10 @@ func (h *Host) Topology() *Topology { return h.topo }
 // on other threads, in the test process's namespace, and a socket or process
 // they create is not the host's. To use the host's network from other
 // goroutines, make the socket or process here or with Dial, Listen,
-// ListenPacket or Command, and hand it over. A panic in fn is re-raised in the
-// caller; t.FailNow (runtime.Goexit) in fn ends the caller's goroutine too.
+// ListenPacket or Command, and hand it over. Likewise /proc/net and
+// /proc/self/net show the namespace of the process's main thread: inside fn,
+// read /proc/thread-self/net. A panic in fn is re-raised in the caller;
+// t.FailNow (runtime.Goexit) in fn ends the caller's goroutine too.
 func (h *Host) InNS(fn func()) {
 	h.topo.ready()
 	if err := h.ns.Do(func() error { fn(); return nil }); err != nil {

@@ -170,32 +170,16 @@ func (t *Topology) connect(h *Host, br *Bridge, addrs []string) (*Interface, err
 	}
 	name := h.allocIfName()
 	port := t.portName(h.name + "-" + name)
-	v := &netlink.Veth{
-		LinkAttrs:     netlink.LinkAttrs{Name: port},
-		PeerName:      name,
-		PeerNamespace: netlink.NsFd(h.ns.Fd()),
-	}
-	if err := fab.nl.LinkAdd(v); err != nil {
+	v := &vethSpec{a: vethEnd{host: fab, name: port}, b: vethEnd{host: h, name: name}, master: br.index}
+	if err := t.addVeth(v); err != nil {
 		return nil, fmt.Errorf("nstest: connect %q to bridge %q: add veth %s/%s: %w", h.name, br.name, name, port, err)
 	}
-	pi := &Interface{host: fab, name: port, index: v.Index}
-	hi := &Interface{host: h, name: name, peer: pi}
+	pi := &Interface{host: fab, name: port, index: v.a.index}
+	hi := &Interface{host: h, name: name, index: v.b.index, peer: pi}
 	pi.peer = hi
-	fail := func(err error) (*Interface, error) {
+	if err := hi.addAddrs(prefixes); err != nil {
 		fab.nl.LinkDel(pi.link()) // removes the host's end too
-		for _, p := range hi.Addrs() {
-			t.releaseAddr(p)
-		}
 		return nil, fmt.Errorf("nstest: connect %q to bridge %q: %w", h.name, br.name, err)
-	}
-	if err := fab.nl.LinkSetMasterByIndex(pi.link(), br.index); err != nil {
-		return fail(fmt.Errorf("enslave %s: %w", port, err))
-	}
-	if err := fab.nl.LinkSetUp(pi.link()); err != nil {
-		return fail(fmt.Errorf("set %s up: %w", port, err))
-	}
-	if err := hi.setupEnd(prefixes); err != nil {
-		return fail(err)
 	}
 	fab.addIface(pi)
 	h.addIface(hi)
@@ -203,22 +187,16 @@ func (t *Topology) connect(h *Host, br *Bridge, addrs []string) (*Interface, err
 	return hi, nil
 }
 
-// setupEnd finds a new end's index, adds its addresses and sets it up.
-func (i *Interface) setupEnd(prefixes []netip.Prefix) error {
-	if i.index == 0 {
-		l, err := i.host.nl.LinkByName(i.name)
-		if err != nil {
-			return fmt.Errorf("find %s in %q: %w", i.name, i.host.name, err)
-		}
-		i.index = l.Attrs().Index
-	}
+// addAddrs adds addresses to a new end; on failure it removes those it
+// added.
+func (i *Interface) addAddrs(prefixes []netip.Prefix) error {
 	for _, p := range prefixes {
 		if err := i.addAddr(p); err != nil {
+			for _, q := range i.Addrs() {
+				i.host.topo.releaseAddr(q)
+			}
 			return fmt.Errorf("host %q: interface %s: %w", i.host.name, i.name, err)
 		}
-	}
-	if err := i.host.nl.LinkSetUp(i.link()); err != nil {
-		return fmt.Errorf("set %s up in %q: %w", i.name, i.host.name, err)
 	}
 	return nil
 }
@@ -297,28 +275,24 @@ func (t *Topology) link(a, b *Host, aAddr, bAddr string, opts []LinkOption) (*In
 	if bn == "" {
 		bn = b.allocIfName()
 	}
-	v := &netlink.Veth{
-		LinkAttrs:     netlink.LinkAttrs{Name: an, MTU: lc.mtu},
-		PeerName:      bn,
-		PeerNamespace: netlink.NsFd(b.ns.Fd()),
+	v := &vethSpec{a: vethEnd{host: a, name: an}, b: vethEnd{host: b, name: bn}, mtu: lc.mtu}
+	if err := t.addVeth(v); err != nil {
+		return nil, nil, fmt.Errorf("nstest: link %q to %q: add veth %s/%s: %w", a.name, b.name, an, bn, err)
 	}
-	if err := a.nl.LinkAdd(v); err != nil {
-		return nil, nil, fmt.Errorf("nstest: link %q to %q: add veth: %w", a.name, b.name, err)
-	}
-	ai := &Interface{host: a, name: an, index: v.Index}
-	bi := &Interface{host: b, name: bn, peer: ai}
+	ai := &Interface{host: a, name: an, index: v.a.index}
+	bi := &Interface{host: b, name: bn, index: v.b.index, peer: ai}
 	ai.peer = bi
 	fail := func(err error) (*Interface, *Interface, error) {
-		a.nl.LinkDel(ai.link())
-		for _, p := range append(ai.Addrs(), bi.Addrs()...) {
-			t.releaseAddr(p)
-		}
+		a.nl.LinkDel(ai.link()) // removes b's end too
 		return nil, nil, fmt.Errorf("nstest: link %q to %q: %w", a.name, b.name, err)
 	}
-	if err := ai.setupEnd(ap); err != nil {
+	if err := ai.addAddrs(ap); err != nil {
 		return fail(err)
 	}
-	if err := bi.setupEnd(bp); err != nil {
+	if err := bi.addAddrs(bp); err != nil {
+		for _, p := range ai.Addrs() {
+			t.releaseAddr(p)
+		}
 		return fail(err)
 	}
 	a.addIface(ai)
@@ -356,28 +330,16 @@ func (t *Topology) connectBridges(a, b *Bridge, opts []LinkOption) (*Interface, 
 		return nil, nil, err
 	}
 	an, bn := t.portName(a.name+"-"+b.name), t.portName(b.name+"-"+a.name)
-	v := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: an, MTU: lc.mtu}, PeerName: bn}
-	if err := fab.nl.LinkAdd(v); err != nil {
+	v := &vethSpec{a: vethEnd{host: fab, name: an}, b: vethEnd{host: fab, name: bn}, mtu: lc.mtu, master: a.index}
+	if err := t.addVeth(v); err != nil {
 		return nil, nil, fmt.Errorf("nstest: connect bridges %q and %q: add veth: %w", a.name, b.name, err)
 	}
-	ai := &Interface{host: fab, name: an, index: v.Index}
-	bi := &Interface{host: fab, name: bn, peer: ai}
+	ai := &Interface{host: fab, name: an, index: v.a.index}
+	bi := &Interface{host: fab, name: bn, index: v.b.index, peer: ai}
 	ai.peer = bi
-	fail := func(err error) (*Interface, *Interface, error) {
+	if err := fab.nl.LinkSetMasterByIndex(bi.link(), b.index); err != nil {
 		fab.nl.LinkDel(ai.link())
 		return nil, nil, fmt.Errorf("nstest: connect bridges %q and %q: %w", a.name, b.name, err)
-	}
-	if err := bi.setupEnd(nil); err != nil {
-		return fail(err)
-	}
-	if err := fab.nl.LinkSetMasterByIndex(ai.link(), a.index); err != nil {
-		return fail(err)
-	}
-	if err := fab.nl.LinkSetMasterByIndex(bi.link(), b.index); err != nil {
-		return fail(err)
-	}
-	if err := ai.setupEnd(nil); err != nil {
-		return fail(err)
 	}
 	fab.addIface(ai)
 	fab.addIface(bi)

@@ -30,7 +30,8 @@ type Topology struct {
 	addrs    map[netip.Addr]string // address -> "host iface", for conflicts
 	undo     []func()              // teardown steps, run in reverse
 	closed   bool
-	nextVeth int
+	nextVeth  int
+	nextIndex int
 	pending  []*Interface // set up, maybe not yet operationally up
 	readyMu  sync.Mutex
 }
