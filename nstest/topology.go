@@ -33,6 +33,7 @@ type Topology struct {
 	nextVeth int
 	pending  []*Interface // set up, maybe not yet operationally up
 	readyMu  sync.Mutex
+	art      *artifacts // NSTEST_ARTIFACTS: captures to save if the test fails
 }
 
 type config struct {
@@ -66,6 +67,7 @@ func New(tb testing.TB, opts ...Option) *Topology {
 	}
 	t.cfg.name = tb.Name()
 	t.cfg.keep = os.Getenv("NSTEST_KEEP") == "1"
+	t.art = newArtifacts()
 	for _, o := range opts {
 		o(&t.cfg)
 	}
@@ -338,8 +340,12 @@ func (t *Topology) close() {
 	}
 }
 
-// onFailure keeps the namespaces for debugging when asked to.
+// onFailure saves the failure artifacts and keeps the namespaces for
+// debugging when asked to.
 func (t *Topology) onFailure(hosts []*Host) {
+	if t.art != nil {
+		t.writeArtifacts(hosts)
+	}
 	if t.cfg.keep {
 		t.keep(hosts)
 	}
