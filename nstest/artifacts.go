@@ -22,12 +22,13 @@ import (
 // tests leave their state dump and packet captures.
 const artifactsEnv = "NSTEST_ARTIFACTS"
 
-// artifactPackets is how many of its most recent packets each interface's
-// capture keeps for the failure artifacts; at most artifactBytes of frames
-// are kept per interface.
+// Each interface's ring keeps its last artifactPackets frames, at most
+// artifactBytes in all, each cut to artifactSnapLen bytes: enough for a
+// test's recent traffic, and cheap enough to arm on every interface.
 const (
 	artifactPackets = 1000
 	artifactBytes   = 4 << 20
+	artifactSnapLen = 65535 // whole frames but GSO super-frames
 )
 
 // artifacts holds the captures armed for one topology.
@@ -42,6 +43,25 @@ type armedCapture struct {
 	iface *Interface
 	c     *capture.Capture
 }
+
+// closeAll closes the armed captures, all at once: closing a packet socket
+// waits for an RCU grace period (synchronize_net, about 10 ms here), and one
+// at a time they would add tens of milliseconds to every teardown.
+func (a *artifacts) closeAll() {
+	a.mu.Lock()
+	armed := a.armed
+	a.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, ac := range armed {
+		wg.Go(func() { ac.c.Close() })
+	}
+	wg.Wait()
+}
+
+// release closes the armed captures in the background at teardown. Nobody
+// reads them after a passing test (a failing one has closed them already, in
+// writeArtifacts), so teardown need not wait for the kernel's grace period.
+func (a *artifacts) release() { go a.closeAll() }
 
 // newArtifacts returns nil unless NSTEST_ARTIFACTS is set.
 func newArtifacts() *artifacts {
@@ -63,14 +83,13 @@ func (t *Topology) arm(is ...*Interface) {
 	for _, i := range is {
 		var c *capture.Capture
 		err := i.host.ns.Do(func() (err error) {
-			c, err = capture.Open(i.name, capture.Limit(artifactPackets), capture.LimitBytes(artifactBytes), capture.BufferSize(1<<20))
+			c, err = capture.Open(i.name, capture.Limit(artifactPackets), capture.LimitBytes(artifactBytes), capture.BufferSize(1<<20), capture.SnapLen(artifactSnapLen))
 			return err
 		})
 		if err != nil {
 			t.tb.Logf("nstest: %s: no capture on %s: %v", artifactsEnv, i, err)
 			continue
 		}
-		i.host.track(c)
 		t.art.mu.Lock()
 		t.art.armed = append(t.art.armed, armedCapture{i, c})
 		t.art.mu.Unlock()
@@ -100,6 +119,7 @@ func (t *Topology) writeArtifacts(hosts []*Host) {
 		t.tb.Logf("nstest: %s: %v", artifactsEnv, err)
 		return
 	}
+	t.art.closeAll() // drains what the kernel queued; the packets stay
 	t.art.mu.Lock()
 	armed := t.art.armed
 	t.art.mu.Unlock()
@@ -107,7 +127,6 @@ func (t *Topology) writeArtifacts(hosts []*Host) {
 	var index bytes.Buffer
 	var errs []string
 	for _, a := range armed {
-		a.c.Close() // drains what the kernel queued; the packets stay
 		name := artifactName(a.iface.host.name+"-"+a.iface.name) + ".pcap"
 		if err := a.c.WriteFile(filepath.Join(dir, name)); err != nil {
 			errs = append(errs, err.Error())

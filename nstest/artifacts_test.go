@@ -3,6 +3,7 @@ package nstest_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -13,6 +14,11 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+
+	"github.com/nstest/harness/internal/ns"
 
 	"github.com/nstest/harness/nstest"
 	"github.com/nstest/harness/nstest/capture"
@@ -143,14 +149,48 @@ func TestWriteStateShowsRoutesAndQdiscs(t *testing.T) {
 
 func TestWriteStateShowsBridgeVLANs(t *testing.T) {
 	t.Parallel()
-	probe := nstest.Run("probe", nil, func(tb testing.TB) { nstest.New(tb).AddBridge("br1", nstest.VLANFiltering()) })
-	if probe != nil && strings.Contains(probe.Error(), "not supported") {
-		t.Skipf("this kernel has no bridge VLAN filtering (CONFIG_BRIDGE_VLAN_FILTERING): %v", probe)
-	}
 	topo := nstest.New(t)
+	if err := probeVLANFiltering(); errors.Is(err, unix.EOPNOTSUPP) {
+		t.Skipf("this kernel has no bridge VLAN filtering (CONFIG_BRIDGE_VLAN_FILTERING): %v", err)
+	}
 	br := topo.AddBridge("br1", nstest.VLANFiltering())
 	topo.Connect(topo.AddHost("ns1"), br, "10.0.0.1/24")
 	var b strings.Builder
 	require.NoError(t, topo.WriteState(&b))
 	assert.Contains(t, b.String(), "bridge vlans:\n    br1: 1 PVID untagged\n    ns1-eth0: 1 PVID untagged")
+}
+
+// BenchmarkSeedWithArtifacts builds the seed topology and pings once, with
+// and without NSTEST_ARTIFACTS, to show what arming the captures costs.
+func BenchmarkSeedWithArtifacts(b *testing.B) {
+	for _, dir := range []string{"", b.TempDir()} {
+		name := "unset"
+		if dir != "" {
+			name = "set"
+		}
+		b.Run(name, func(b *testing.B) {
+			b.Setenv("NSTEST_ARTIFACTS", dir)
+			for b.Loop() {
+				if err := nstest.Run("bench", nil, brokenSeed(false, nil)); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// probeVLANFiltering makes a VLAN-filtering bridge in a namespace of its own.
+func probeVLANFiltering() error {
+	n, err := ns.New()
+	if err != nil {
+		return err
+	}
+	defer n.Close()
+	h, err := netlink.NewHandleAt(netns.NsHandle(n.Fd()))
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	on := true
+	return h.LinkAdd(&netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: "probe0"}, VlanFiltering: &on})
 }

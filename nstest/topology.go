@@ -67,7 +67,9 @@ func New(tb testing.TB, opts ...Option) *Topology {
 	}
 	t.cfg.name = tb.Name()
 	t.cfg.keep = os.Getenv("NSTEST_KEEP") == "1"
-	t.art = newArtifacts()
+	if t.art = newArtifacts(); t.art != nil {
+		t.undo = append(t.undo, t.art.release)
+	}
 	for _, o := range opts {
 		o(&t.cfg)
 	}
