@@ -183,6 +183,7 @@ func (t *Topology) connect(h *Host, br *Bridge, addrs []string) (*Interface, err
 	}
 	fab.addIface(pi)
 	h.addIface(hi)
+	t.arm(pi, hi)
 	t.pend(pi, hi)
 	return hi, nil
 }
@@ -297,6 +298,7 @@ func (t *Topology) link(a, b *Host, aAddr, bAddr string, opts []LinkOption) (*In
 	}
 	a.addIface(ai)
 	b.addIface(bi)
+	t.arm(ai, bi)
 	t.pend(ai, bi)
 	return ai, bi, nil
 }
@@ -343,6 +345,7 @@ func (t *Topology) connectBridges(a, b *Bridge, opts []LinkOption) (*Interface, 
 	}
 	fab.addIface(ai)
 	fab.addIface(bi)
+	t.arm(ai, bi)
 	t.pend(ai, bi)
 	return ai, bi, nil
 }

@@ -34,6 +34,7 @@ type Topology struct {
 	nextIndex int
 	pending  []*Interface // set up, maybe not yet operationally up
 	readyMu  sync.Mutex
+	art      *artifacts // NSTEST_ARTIFACTS: captures to save if the test fails
 }
 
 type config struct {
@@ -67,6 +68,9 @@ func New(tb testing.TB, opts ...Option) *Topology {
 	}
 	t.cfg.name = tb.Name()
 	t.cfg.keep = os.Getenv("NSTEST_KEEP") == "1"
+	if t.art = newArtifacts(); t.art != nil {
+		t.undo = append(t.undo, t.art.release)
+	}
 	for _, o := range opts {
 		o(&t.cfg)
 	}
@@ -339,8 +343,12 @@ func (t *Topology) close() {
 	}
 }
 
-// onFailure keeps the namespaces for debugging when asked to.
+// onFailure saves the failure artifacts and keeps the namespaces for
+// debugging when asked to.
 func (t *Topology) onFailure(hosts []*Host) {
+	if t.art != nil {
+		t.writeArtifacts(hosts)
+	}
 	if t.cfg.keep {
 		t.keep(hosts)
 	}

@@ -1,0 +1,50 @@
+package nstest
+
+import (
+	"fmt"
+
+	"github.com/nstest/harness/nstest/capture"
+)
+
+// Capture starts recording the frames crossing the host's interface called
+// iface, as tcpdump -i iface would, and fails the test if it cannot. The
+// capture is closed when the topology is torn down; its packets stay
+// readable. Wait and Count on the capture let a test assert what crossed the
+// link; WriteFile saves it as a pcap file for tcpdump or Wireshark.
+//
+// iface may be any interface of the host's namespace, lo included. To watch
+// a bridge, capture on its ports: they are the Peer of each interface made
+// by Connect, in the fabric (topo.Fabric().Capture(i.Peer().Name()), or
+// i.Peer().Capture()). The bridge device itself only sees frames addressed
+// to the fabric.
+func (h *Host) Capture(iface string, opts ...capture.Option) *capture.Capture {
+	h.topo.tb.Helper()
+	c, err := h.OpenCapture(iface, opts...)
+	if err != nil {
+		h.topo.tb.Fatalf("%v", err)
+	}
+	return c
+}
+
+// OpenCapture is Capture for code that handles the error itself.
+func (h *Host) OpenCapture(iface string, opts ...capture.Option) (*capture.Capture, error) {
+	var c *capture.Capture
+	// Do waits for pending links first, so the capture starts on a link
+	// that carries traffic and sees all of the test's packets.
+	err := h.Do(func() (err error) {
+		c, err = capture.Open(iface, opts...)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("nstest: host %q: %w", h.name, err)
+	}
+	h.track(c)
+	return c, nil
+}
+
+// Capture starts recording the frames crossing the interface, like
+// Host.OpenCapture on its host. The capture is closed when the topology is
+// torn down.
+func (i *Interface) Capture(opts ...capture.Option) (*capture.Capture, error) {
+	return i.host.OpenCapture(i.name, opts...)
+}
