@@ -22,19 +22,19 @@ type Topology struct {
 	name string
 	cfg  config
 
-	mu       sync.Mutex
-	nodes    map[string]any // *Host or *Bridge, by name
-	hosts    []*Host
-	bridges  []*Bridge
-	fabric   *Host
-	addrs    map[netip.Addr]string // address -> "host iface", for conflicts
-	undo     []func()              // teardown steps, run in reverse
-	closed   bool
+	mu        sync.Mutex
+	nodes     map[string]any // *Host or *Bridge, by name
+	hosts     []*Host
+	bridges   []*Bridge
+	fabric    *Host
+	addrs     map[netip.Addr]string // address -> "host iface", for conflicts
+	undo      []func()              // teardown steps, run in reverse
+	closed    bool
 	nextVeth  int
 	nextIndex int
-	pending  []*Interface // set up, maybe not yet operationally up
-	readyMu  sync.Mutex
-	art      *artifacts // NSTEST_ARTIFACTS: captures to save if the test fails
+	pending   []*Interface // set up, maybe not yet operationally up
+	readyMu   sync.Mutex
+	art       *artifacts // NSTEST_ARTIFACTS: captures to save if the test fails
 }
 
 type config struct {

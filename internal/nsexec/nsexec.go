@@ -65,9 +65,28 @@ func enter(spec string) {
 		fail("setns: %v", err)
 	}
 	unix.Close(nsfd)
+	remountSys()
 	args := os.Args[1:]
 	err = syscall.Exec(f[3], args, os.Environ())
 	fail("exec %s: %v", f[3], err)
+}
+
+// remountSys gives the program a /sys of its namespace, as `ip netns exec`
+// does: sysfs shows the network devices of the namespace that mounted it, so
+// the inherited /sys would show the test process's interfaces. It works in a
+// private mount namespace; if any step is refused, the program runs with the
+// inherited /sys.
+func remountSys() {
+	if unix.Unshare(unix.CLONE_NEWNS) != nil {
+		return
+	}
+	if unix.Mount("", "/", "", unix.MS_SLAVE|unix.MS_REC, "") != nil {
+		return
+	}
+	if unix.Unmount("/sys", unix.MNT_DETACH) != nil {
+		return
+	}
+	unix.Mount("sysfs", "/sys", "sysfs", 0, "")
 }
 
 var self = func() string {
