@@ -23,6 +23,9 @@ const (
 	KindTCPUnreachable = "tcp_unreachable"
 )
 
+// negative reports whether checks of kind expect no answer.
+func negative(kind string) bool { return kind == KindUnreachable || kind == KindTCPUnreachable }
+
 // Result is the outcome of one expectation; pingall gives one Result per
 // ordered pair of hosts.
 type Result struct {
@@ -52,7 +55,8 @@ const maxParallel = 64
 // Verify checks every expectation of f on topo, a topology built from f by
 // Build, with the core assertions (AssertReachable, AssertUnreachable,
 // AssertTCPReachable, AssertTCPUnreachable), and returns one Result per check
-// in file order, pingall pairs first. opts (such as nstest.Within) apply to
+// in the order of the file's expect keys: pingall pairs (in host order),
+// reachable, unreachable, tcp, tcp_unreachable. opts (such as nstest.Within) apply to
 // every check.
 //
 // Every failure is also reported through tb.Errorf, prefixed with the
@@ -65,7 +69,7 @@ const maxParallel = 64
 // done. Checks that expect an answer run first; then the checks that
 // expect none, so that those watch for their whole window without other
 // checks' traffic in flight. Checks from different sources run at once,
-// those from one source one after another.
+// the pings from one source one after another.
 func Verify(tb testing.TB, topo *nstest.Topology, f *File, opts ...nstest.CheckOption) []Result {
 	tb.Helper()
 	var rs []Result
@@ -96,15 +100,14 @@ func Verify(tb testing.TB, topo *nstest.Topology, f *File, opts ...nstest.CheckO
 			return nstest.AssertReachable(tb, from, c.To, opts...)
 		})
 	}
-	for _, c := range f.Expect.TCP {
-		add(KindTCP, c, func(tb testing.TB, from *nstest.Host) bool {
-			return nstest.AssertTCPReachable(tb, from, c.To, opts...)
-		})
-	}
-	positive := len(rs)
 	for _, c := range f.Expect.Unreachable {
 		add(KindUnreachable, c, func(tb testing.TB, from *nstest.Host) bool {
 			return nstest.AssertUnreachable(tb, from, c.To, opts...)
+		})
+	}
+	for _, c := range f.Expect.TCP {
+		add(KindTCP, c, func(tb testing.TB, from *nstest.Host) bool {
+			return nstest.AssertTCPReachable(tb, from, c.To, opts...)
 		})
 	}
 	for _, c := range f.Expect.TCPUnreachable {
@@ -133,17 +136,25 @@ func Verify(tb testing.TB, topo *nstest.Topology, f *File, opts ...nstest.CheckO
 			r.Message = "failed" // an assertion that did not say why
 		}
 	}
-	// run runs the checks lo..hi-1: those of different sources at once,
+	// run runs the checks that expect an answer, or those that expect
+	// none: those of different sources at once,
 	// those of one source one after the other, so that no check can take
 	// an echo reply meant for another for its own.
-	run := func(lo, hi int) {
+	run := func(positive bool) {
 		bySource := map[string][]int{}
 		var sources []string
-		for i := lo; i < hi; i++ {
-			if _, ok := bySource[rs[i].From]; !ok {
-				sources = append(sources, rs[i].From)
+		for i := range rs {
+			if negative(rs[i].Kind) == positive {
+				continue
 			}
-			bySource[rs[i].From] = append(bySource[rs[i].From], i)
+			src := rs[i].From
+			if rs[i].Kind == KindTCP || rs[i].Kind == KindTCPUnreachable {
+				src += " tcp" // echo replies cannot be mistaken for these
+			}
+			if _, ok := bySource[src]; !ok {
+				sources = append(sources, src)
+			}
+			bySource[src] = append(bySource[src], i)
 		}
 		sem := make(chan struct{}, maxParallel)
 		var wg sync.WaitGroup
@@ -160,8 +171,8 @@ func Verify(tb testing.TB, topo *nstest.Topology, f *File, opts ...nstest.CheckO
 		}
 		wg.Wait()
 	}
-	run(0, positive)
-	run(positive, len(rs))
+	run(true)
+	run(false)
 
 	for _, r := range rs {
 		switch {
