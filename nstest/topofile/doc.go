@@ -2,8 +2,9 @@
 // descriptions of the hosts, routers, bridges and links of an nstest
 // topology, with the connectivity expected once it is built.
 //
-// The package builds nothing and needs no privilege; package nstest turns a
-// File into namespaces and the nstest command runs its expectations.
+// Parsing, validation and the generators need no privilege. Build turns a
+// File into a live nstest topology for a test, and Verify checks its
+// expectations with the nstest assertions; the nstest command does both.
 //
 // # Example: the seed tutorial
 //

@@ -1,0 +1,245 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"text/tabwriter"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/nstest/harness/internal/keep"
+	"github.com/nstest/harness/internal/rootless"
+	"github.com/nstest/harness/nstest"
+	"github.com/nstest/harness/nstest/topofile"
+)
+
+const upHelp = `Builds the topology and keeps it after nstest exits: each host, router and
+the fabric (the namespace holding the bridges) becomes a named namespace
+nstest-<topology>-<node> under /run/netns, which "ip netns exec" enters.
+Expectations are not checked (nstest run does that).
+
+Flags:
+  --topo SPEC   a Mininet topology instead of a file
+  --name NAME   the topology's name (default: the file's name)
+
+Kept namespaces live until "nstest down TOPOLOGY", "nstest clean" or a reboot.
+nstest up needs root: the namespaces are mounted where every process sees them.
+`
+
+const execHelp = `Runs CMD (by default $SHELL, or /bin/sh) in the network namespace of NODE of
+a topology kept by nstest up, and exits with its status. NODE "fabric" is the
+namespace that holds the bridges. Like "ip netns exec nstest-TOPOLOGY-NODE CMD".
+`
+
+// needRoot refuses commands on kept namespaces where they cannot work.
+func needRoot(what string) error {
+	switch {
+	case rootless.InChild():
+		return fail(exitUsage, "%s: kept namespaces cannot be made from inside a user namespace; run nstest %s as root", what, what)
+	case os.Geteuid() != 0:
+		return fail(exitUsage, "%s needs root: it keeps namespaces as mounts under /run/netns, which only root may make; run it with sudo (nstest run works without root)", what)
+	}
+	return nil
+}
+
+func cmdUp(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("up")
+	tf := addTopoFlags(fs)
+	name := fs.String("name", "", "")
+	rest, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	f, src, err := tf.load(rest)
+	if err != nil {
+		return err
+	}
+	if *name != "" {
+		f.Name = *name
+		if err := f.Validate(); err != nil {
+			return usagef("--name %q: %v", *name, err)
+		}
+	}
+	if err := needRoot("up"); err != nil {
+		return err
+	}
+	if err := rootless.Probe(); err != nil {
+		return fail(exitUsage, "cannot build network namespaces: %v", err)
+	}
+	kept, err := keep.List()
+	if err != nil {
+		return fail(exitUsage, "read the kept namespaces: %v", err)
+	}
+	for _, e := range kept {
+		if e.Topology == f.Name {
+			return fail(exitUsage, "a topology %q is already up; remove it first with: nstest down %s (or choose another --name)", f.Name, f.Name)
+		}
+	}
+
+	prog := newProgress(stderr)
+	var lines [][2]string
+	var topoName string
+	err = nstest.Run(f.Name, nil, func(tb testing.TB) {
+		prog.start("building " + f.Name)
+		topo := topofile.BuildProgress(tb, f, prog.update)
+		prog.clear()
+		names, err := topo.KeepNamespaces()
+		if err != nil {
+			tb.Fatalf("%v", err)
+		}
+		nodes := topo.Hosts()
+		if len(names) > len(nodes) {
+			nodes = append(nodes, topo.Fabric()) // kept last, when there are bridges
+		}
+		if len(names) == 0 {
+			tb.Fatalf("%s has no hosts, routers or bridges to keep", f.Name)
+		}
+		topoName = strings.TrimSuffix(strings.TrimPrefix(names[0], keep.Prefix), "-"+nodes[0].Name())
+		for i, n := range names {
+			h := nodes[i]
+			kind := "host"
+			switch {
+			case i == len(topo.Hosts()):
+				kind = "fabric"
+			case f.IsRouter(h.Name()):
+				kind = "router"
+			}
+			what := fmt.Sprintf("# %s %s %s", kind, h.Name(), prefixes(h.Addrs()))
+			if kind == "fabric" {
+				var brs []string
+				for _, b := range topo.Bridges() {
+					brs = append(brs, strings.TrimSpace(b.Name()+" "+prefixes(b.Addrs())))
+				}
+				what = "# the bridges: " + strings.Join(brs, ", ")
+			}
+			lines = append(lines, [2]string{"ip netns exec " + n + " bash", strings.TrimSpace(what)})
+		}
+	})
+	prog.clear()
+	if err != nil {
+		return fail(exitUsage, "cannot bring up %s: %s", f.Name, strings.TrimPrefix(err.Error(), f.Name+": "))
+	}
+	fmt.Fprintf(stdout, "%s (%s) is up: %s, kept under /run/netns. Enter a node with\n", topoName, src, plural(len(lines), "namespace"))
+	tw := tabwriter.NewWriter(stdout, 0, 8, 2, ' ', 0)
+	for _, l := range lines {
+		fmt.Fprintf(tw, "  %s\t%s\n", l[0], l[1])
+	}
+	tw.Flush()
+	fmt.Fprintf(stdout, "or: nstest exec %s NODE -- CMD\nRemove it with: nstest down %s\n", topoName, topoName)
+	return nil
+}
+
+func cmdList(args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 {
+		return usagef("list takes no arguments")
+	}
+	es, err := keep.List()
+	if err != nil {
+		return fail(exitUsage, "read the kept namespaces: %v", err)
+	}
+	if len(es) == 0 {
+		fmt.Fprintln(stdout, "no kept topologies")
+		return nil
+	}
+	var order []string
+	by := map[string][]keep.Entry{}
+	for _, e := range es {
+		if _, ok := by[e.Topology]; !ok {
+			order = append(order, e.Topology)
+		}
+		by[e.Topology] = append(by[e.Topology], e)
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 8, 2, ' ', 0)
+	for _, t := range order {
+		fmt.Fprintf(tw, "%s\t(%s)\n", t, plural(len(by[t]), "namespace"))
+		for _, e := range by[t] {
+			fmt.Fprintf(tw, "  %s\t%s\n", e.Node, e.Name)
+		}
+	}
+	return tw.Flush()
+}
+
+func cmdExec(args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
+		return help([]string{"exec"}, stdout)
+	}
+	if len(args) < 2 {
+		return usagef("exec: want TOPOLOGY NODE [-- CMD ARGS...]")
+	}
+	topo, node, cmd := args[0], args[1], args[2:]
+	if len(cmd) > 0 && cmd[0] == "--" {
+		cmd = cmd[1:]
+	}
+	if len(cmd) == 0 {
+		sh := os.Getenv("SHELL")
+		if sh == "" {
+			sh = "/bin/sh"
+		}
+		cmd = []string{sh}
+	}
+	path, err := exec.LookPath(cmd[0])
+	if err != nil {
+		return fail(exitUsage, "exec: %v", err)
+	}
+	f, err := keep.Open(topo, node)
+	if err != nil {
+		return fail(exitUsage, "exec: %v (nstest list shows the kept topologies)", err)
+	}
+	// The namespace is entered by this thread only; execve keeps it for
+	// the new program, and the other threads go away.
+	runtime.LockOSThread()
+	if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
+		return fail(exitUsage, "exec: enter %s: %v", keep.Name(topo, node), err)
+	}
+	err = syscall.Exec(path, cmd, os.Environ())
+	return fail(exitUsage, "exec %s: %v", path, err)
+}
+
+func cmdDown(args []string, stdout, stderr io.Writer) error {
+	if len(args) != 1 {
+		return usagef("down: want one TOPOLOGY (nstest list shows them)")
+	}
+	names, err := keep.RemoveTopology(args[0])
+	for _, n := range names {
+		fmt.Fprintln(stdout, "removed", n)
+	}
+	if err != nil {
+		return fail(exitUsage, "down %s: %v", args[0], err)
+	}
+	if len(names) == 0 {
+		return fail(exitUsage, "down: no kept topology %q (nstest list shows them)", args[0])
+	}
+	return nil
+}
+
+func cmdClean(args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 {
+		return usagef("clean takes no arguments")
+	}
+	names, err := keep.Clean()
+	for _, n := range names {
+		fmt.Fprintln(stdout, "removed", n)
+	}
+	if err != nil {
+		return fail(exitUsage, "clean: %v", err)
+	}
+	if len(names) == 0 {
+		fmt.Fprintln(stdout, "nothing to clean")
+	}
+	return nil
+}
+
+func prefixes(ps []netip.Prefix) string {
+	s := make([]string, len(ps))
+	for i, p := range ps {
+		s[i] = p.String()
+	}
+	return strings.Join(s, " ")
+}
