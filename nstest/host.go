@@ -2,6 +2,7 @@ package nstest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -83,6 +84,15 @@ func newHost(t *Topology, name, kind string, hc hostConfig) (*Host, error) {
 		h.nl = nl
 		if err := nl.LinkSetUp(&netlink.Device{LinkAttrs: netlink.LinkAttrs{Name: "lo", Index: 1}}); err != nil {
 			return fmt.Errorf("set lo up: %w", err)
+		}
+		// Addresses here are chosen by the test, so duplicate address
+		// detection only delays IPv6: a tentative link-local address
+		// cannot source neighbour solicitations, and the first packets
+		// routed over a new link wait a second or two for it.
+		for _, k := range []string{"net.ipv6.conf.default.accept_dad", "net.ipv6.conf.all.accept_dad"} {
+			if err := writeSysctl(k, "0"); err != nil && !os.IsNotExist(errors.Unwrap(err)) {
+				return err
+			}
 		}
 		for _, kv := range hc.sysctls {
 			if err := writeSysctl(kv[0], kv[1]); err != nil {
