@@ -26,8 +26,15 @@ import (
 // referring to it is gone, so a process that dies, even by SIGKILL, leaves
 // nothing behind.
 type NS struct {
-	f *os.File
+	f  *os.File
+	fd int // f's descriptor, read without touching f
+
+	mu     sync.RWMutex // held for reading while a thread enters the namespace
+	closed bool
 }
+
+// ErrClosed is returned by Do once the namespace's descriptor is closed.
+var ErrClosed = errors.New("network namespace already released")
 
 var (
 	originOnce sync.Once
@@ -68,7 +75,7 @@ func New() (*NS, error) {
 		if err != nil {
 			return fmt.Errorf("open new network namespace: %w", err)
 		}
-		n = &NS{f: f}
+		n = FromFile(f)
 		return nil
 	})
 	if err != nil {
@@ -82,17 +89,25 @@ func New() (*NS, error) {
 
 // FromFile wraps an open namespace file (for example a bind mount under
 // /run/netns). The NS takes ownership of f.
-func FromFile(f *os.File) *NS { return &NS{f: f} }
+func FromFile(f *os.File) *NS { return &NS{f: f, fd: int(f.Fd())} }
 
 // Fd returns the namespace's file descriptor, valid until Close.
-func (n *NS) Fd() int { return int(n.f.Fd()) }
+func (n *NS) Fd() int { return n.fd }
 
 // File returns the open namespace file, valid until Close.
 func (n *NS) File() *os.File { return n.f }
 
 // Close releases the descriptor. The kernel tears the namespace down
 // asynchronously once nothing else refers to it; Close does not wait.
-func (n *NS) Close() error { return n.f.Close() }
+func (n *NS) Close() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed {
+		return nil
+	}
+	n.closed = true
+	return n.f.Close()
+}
 
 // Do runs fn with the calling goroutine's view of the network replaced by the
 // namespace n: fn runs on a fresh goroutine locked to an OS thread that has
@@ -101,7 +116,17 @@ func (n *NS) Close() error { return n.f.Close() }
 // runtime.Goexit (t.FailNow) in fn is repeated in the caller.
 func (n *NS) Do(fn func() error) error {
 	return run(func() error {
-		if err := unix.Setns(n.Fd(), unix.CLONE_NEWNET); err != nil {
+		n.mu.RLock()
+		closed := n.closed
+		var err error
+		if !closed {
+			err = unix.Setns(n.fd, unix.CLONE_NEWNET)
+		}
+		n.mu.RUnlock()
+		switch {
+		case closed:
+			return ErrClosed
+		case err != nil:
 			return fmt.Errorf("setns: %w", err)
 		}
 		return fn()

@@ -97,13 +97,13 @@ var self = func() string {
 }()
 
 // Command returns a command that runs name with args inside the network
-// namespace open as nsFile in this process. nsFile must stay open until the
-// command has started. The returned command behaves like exec.Command's:
+// namespace open as descriptor nsFd in this process. The descriptor must
+// stay open until the command has started. The returned command behaves like exec.Command's:
 // Args[1:] are name and its arguments (append to it freely), and Env, Dir,
 // Stdin, Stdout, Stderr and SysProcAttr work as usual. The child receives
 // SIGKILL when the thread that started it exits; start it from an ordinary
 // goroutine, not from a goroutine locked to a thread that is about to exit.
-func Command(ctx context.Context, nsFile *os.File, name string, arg ...string) *exec.Cmd {
+func Command(ctx context.Context, nsFd int, name string, arg ...string) *exec.Cmd {
 	var cmd *exec.Cmd
 	if ctx != nil {
 		cmd = exec.CommandContext(ctx, self)
@@ -118,7 +118,7 @@ func Command(ctx context.Context, nsFile *os.File, name string, arg ...string) *
 		}
 		path = p
 	}
-	cmd.Args = append([]string{fmt.Sprintf("%s %d %d %s", marker, os.Getpid(), nsFile.Fd(), path), name}, arg...)
+	cmd.Args = append([]string{fmt.Sprintf("%s %d %d %s", marker, os.Getpid(), nsFd, path), name}, arg...)
 	return cmd
 }
 
