@@ -16,8 +16,12 @@ const VXLANPort = 4789
 // VXLANOverhead is what VXLAN over IPv4 adds to every frame it carries: an
 // outer Ethernet header (14 bytes), IPv4 header (20), UDP header (8) and
 // VXLAN header (8), 50 bytes in all. An overlay on an underlay with a
-// 1500-byte MTU carries at most 1450-byte packets; hosts that keep the usual
-// 1500 have their full-size packets silently dropped by the site's bridge.
+// 1500-byte MTU carries at most 1450-byte packets. Hosts that keep the usual
+// 1500 have their full-size packets dropped silently by the site's bridge,
+// except TCP's large GSO batches, which the bridge lets through to the VXLAN
+// device; that answers them with an ICMP "fragmentation needed" appearing to
+// come from the destination (Linux 5.9 and later), so TCP copes as long as
+// the ICMP reaches the sender.
 const VXLANOverhead = 50
 
 // Overlay is a VXLAN network joining sites: namespaces that stand for
@@ -34,7 +38,8 @@ const VXLANOverhead = 50
 // broadcast destinations are sent to every other site (head-end replication
 // through all-zero FDB entries, no multicast). The VXLAN device's MTU is the
 // underlay's minus VXLANOverhead; hosts plugged into a site keep 1500 unless
-// told otherwise, which reproduces the classic overlay MTU black hole.
+// told otherwise, which reproduces the classic overlay MTU problems (see
+// VXLANOverhead).
 //
 // The same overlay runs between real machines. On each machine, with
 // UNDERLAY_IP its own address on the network between them, PEER_IP the

@@ -75,9 +75,9 @@ func TestOverlayThreeSites(t *testing.T) {
 }
 
 // The 50 bytes of encapsulation: with the hosts at the usual 1500-byte MTU,
-// a full-size packet with Don't Fragment set never arrives (the site's
-// bridge drops it silently); one that fits in 1450 bytes does. At the
-// overlay's MTU, the host itself refuses the full-size packet.
+// a full-size ping with Don't Fragment set never arrives (the site's bridge
+// drops it silently); one that fits in 1450 bytes does. At the overlay's MTU,
+// the host itself refuses the full-size packet.
 func TestOverlayMTUOverhead(t *testing.T) {
 	t.Parallel()
 	topo := nstest.New(t)
