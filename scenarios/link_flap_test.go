@@ -34,7 +34,9 @@ func TestLinkFlapTCPRecovers(t *testing.T) {
 	eth0 := topo.Connect(client, lan, "10.0.0.1/24")
 	topo.Connect(server, lan, "10.0.0.2/24")
 	serve(t, server, ":7", func(c net.Conn) { io.Copy(c, c) }) // echo
-	conn, err := client.Dial("tcp", "server:7")
+	dctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	conn, err := client.DialContext(dctx, "tcp", "server:7")
 	require.NoError(t, err)
 	r := bufio.NewReader(conn)
 	echo := func(msg string, within time.Duration) (string, error) {
@@ -66,8 +68,8 @@ func TestLinkFlapTCPRecovers(t *testing.T) {
 
 	// And through a port that keeps flapping, every message arrives in
 	// order on the same connection, given time.
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	ctx, stopFlapping := context.WithCancel(context.Background())
+	defer stopFlapping()
 	eth0.Flap(ctx, 100*time.Millisecond, 200*time.Millisecond)
 	for i := range 10 {
 		msg := fmt.Sprint("flap ", i)

@@ -111,7 +111,7 @@ func pingDF(h *nstest.Host, dst string, size int) (bool, string) {
 	return err == nil, string(out)
 }
 
-// capture opens a capture on h's interface iface, closed when the test ends.
+// open opens a capture on h's interface iface, closed when the test ends.
 func open(t *testing.T, h *nstest.Host, iface string) *capture.Capture {
 	t.Helper()
 	var c *capture.Capture
