@@ -1,12 +1,14 @@
 package nstest
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"sync"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // Bridge is a Linux bridge in the topology's fabric namespace.
@@ -31,10 +33,15 @@ type BridgeOption func(*bridgeConfig)
 func VLANFiltering() BridgeOption { return func(c *bridgeConfig) { c.vlanFiltering = true } }
 
 // AddBridge adds a Linux bridge, up, to the topology's fabric namespace. Its
-// name is an interface name: at most 15 bytes.
+// name is an interface name: at most 15 bytes. A bridge asking for a feature
+// the kernel lacks (VLANFiltering without CONFIG_BRIDGE_VLAN_FILTERING)
+// skips the test, naming the kernel option.
 func (t *Topology) AddBridge(name string, opts ...BridgeOption) *Bridge {
 	t.tb.Helper()
 	b, err := t.addBridge(name, opts)
+	if errors.Is(err, ErrUnsupported) {
+		t.tb.Skipf("%v", err)
+	}
 	if err != nil {
 		t.tb.Fatalf("%v", err)
 	}
@@ -79,6 +86,9 @@ func (t *Topology) makeBridge(name string, bc bridgeConfig) (*Bridge, error) {
 		l.VlanFiltering = &on
 	}
 	if err := fab.nl.LinkAdd(l); err != nil {
+		if bc.vlanFiltering && errors.Is(err, unix.EOPNOTSUPP) {
+			return nil, fmt.Errorf("VLAN filtering: this kernel's bridges cannot filter VLANs (CONFIG_BRIDGE_VLAN_FILTERING is not set): %w", ErrUnsupported)
+		}
 		return nil, fmt.Errorf("add bridge: %w", err)
 	}
 	return &Bridge{topo: t, name: name, index: l.Index}, nil

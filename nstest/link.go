@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strconv"
 	"sync"
 
 	"github.com/vishvananda/netlink"
@@ -168,20 +169,28 @@ func (t *Topology) connect(h *Host, br *Bridge, addrs []string) (*Interface, err
 	if err != nil {
 		return nil, err
 	}
+	return t.plug(h, fab, br.index, "bridge "+strconv.Quote(br.name), prefixes)
+}
+
+// plug connects host h to the bridge with index brIndex in namespace sw (the
+// fabric, or a site's machine) with a veth pair: h's end is the next ethN and
+// gets prefixes; the other end is enslaved to the bridge. what names the
+// bridge in errors.
+func (t *Topology) plug(h, sw *Host, brIndex int, what string, prefixes []netip.Prefix) (*Interface, error) {
 	name := h.allocIfName()
 	port := t.portName(h.name + "-" + name)
-	v := &vethSpec{a: vethEnd{host: fab, name: port}, b: vethEnd{host: h, name: name}, master: br.index}
+	v := &vethSpec{a: vethEnd{host: sw, name: port}, b: vethEnd{host: h, name: name}, master: brIndex}
 	if err := t.addVeth(v); err != nil {
-		return nil, fmt.Errorf("nstest: connect %q to bridge %q: add veth %s/%s: %w", h.name, br.name, name, port, err)
+		return nil, fmt.Errorf("nstest: connect %q to %s: add veth %s/%s: %w", h.name, what, name, port, err)
 	}
-	pi := &Interface{host: fab, name: port, index: v.a.index}
+	pi := &Interface{host: sw, name: port, index: v.a.index}
 	hi := &Interface{host: h, name: name, index: v.b.index, peer: pi}
 	pi.peer = hi
 	if err := hi.addAddrs(prefixes); err != nil {
-		fab.nl.LinkDel(pi.link()) // removes the host's end too
-		return nil, fmt.Errorf("nstest: connect %q to bridge %q: %w", h.name, br.name, err)
+		sw.nl.LinkDel(pi.link()) // removes the host's end too
+		return nil, fmt.Errorf("nstest: connect %q to %s: %w", h.name, what, err)
 	}
-	fab.addIface(pi)
+	sw.addIface(pi)
 	h.addIface(hi)
 	t.arm(pi, hi)
 	t.pend(pi, hi)

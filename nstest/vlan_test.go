@@ -12,28 +12,9 @@ import (
 	"github.com/nstest/harness/nstest"
 )
 
-// skipWithoutVLANFiltering skips t when the kernel's bridges cannot filter
-// VLANs, by trying in the topology's fabric.
-func skipWithoutVLANFiltering(t *testing.T, topo *nstest.Topology) {
-	t.Helper()
-	err := topo.Fabric().Do(func() error {
-		on := true
-		br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: "vlanprobe"}, VlanFiltering: &on}
-		if err := netlink.LinkAdd(br); err != nil {
-			return err
-		}
-		return netlink.LinkDel(br)
-	})
-	if errors.Is(err, unix.EOPNOTSUPP) {
-		t.Skipf("this kernel's bridges have no VLAN filtering (CONFIG_BRIDGE_VLAN_FILTERING): %v", err)
-	}
-	require.NoError(t, err)
-}
-
 func TestVLANAccessPortsIsolate(t *testing.T) {
 	t.Parallel()
 	topo := nstest.New(t)
-	skipWithoutVLANFiltering(t, topo)
 	br := topo.AddBridge("br1", nstest.VLANFiltering())
 	h1, h2, h3 := topo.AddHost("h1"), topo.AddHost("h2"), topo.AddHost("h3")
 	e1 := topo.Connect(h1, br, "10.0.0.1/24")
@@ -65,7 +46,6 @@ func TestVLANAccessPortsIsolate(t *testing.T) {
 func TestVLANTrunkBetweenBridges(t *testing.T) {
 	t.Parallel()
 	topo := nstest.New(t)
-	skipWithoutVLANFiltering(t, topo)
 	br1 := topo.AddBridge("br1", nstest.VLANFiltering())
 	br2 := topo.AddBridge("br2", nstest.VLANFiltering())
 	t1, t2 := topo.ConnectBridges(br1, br2)
@@ -96,7 +76,6 @@ func TestVLANTrunkBetweenBridges(t *testing.T) {
 func TestVLANTaggedHost(t *testing.T) {
 	t.Parallel()
 	topo := nstest.New(t)
-	skipWithoutVLANFiltering(t, topo)
 	br := topo.AddBridge("br1", nstest.VLANFiltering())
 	trunk, access := topo.AddHost("trunk"), topo.AddHost("access")
 	eth0 := topo.Connect(trunk, br)

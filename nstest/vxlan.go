@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strconv"
 	"sync"
 
 	"github.com/vishvananda/netlink"
@@ -257,37 +258,5 @@ func (s *Site) connect(h *Host, addrs []string) (*Interface, error) {
 	if err != nil {
 		return nil, fmt.Errorf("nstest: host %q: %w", h.name, err)
 	}
-	name := h.allocIfName()
-	port := t.portName(h.name + "-" + name)
-	v := &netlink.Veth{
-		LinkAttrs:     netlink.LinkAttrs{Name: port},
-		PeerName:      name,
-		PeerNamespace: netlink.NsFd(h.ns.Fd()),
-	}
-	if err := m.nl.LinkAdd(v); err != nil {
-		return nil, fmt.Errorf("nstest: connect %q to site %q: add veth %s/%s: %w", h.name, m.name, name, port, err)
-	}
-	pi := &Interface{host: m, name: port, index: v.Index}
-	hi := &Interface{host: h, name: name, peer: pi}
-	pi.peer = hi
-	fail := func(err error) (*Interface, error) {
-		m.nl.LinkDel(pi.link())
-		for _, p := range hi.Addrs() {
-			t.releaseAddr(p)
-		}
-		return nil, fmt.Errorf("nstest: connect %q to site %q: %w", h.name, m.name, err)
-	}
-	if err := m.nl.LinkSetMasterByIndex(pi.link(), s.brIndex); err != nil {
-		return fail(fmt.Errorf("enslave %s to br0: %w", port, err))
-	}
-	if err := m.nl.LinkSetUp(pi.link()); err != nil {
-		return fail(fmt.Errorf("set %s up: %w", port, err))
-	}
-	if err := hi.setupEnd(prefixes); err != nil {
-		return fail(err)
-	}
-	m.addIface(pi)
-	h.addIface(hi)
-	t.pend(pi, hi)
-	return hi, nil
+	return t.plug(h, m, s.brIndex, "site "+strconv.Quote(m.name), prefixes)
 }
