@@ -79,6 +79,15 @@ func newHost(t *Topology, name, kind string, hc hostConfig) (*Host, error) {
 		if err := nl.LinkSetUp(&netlink.Device{LinkAttrs: netlink.LinkAttrs{Name: "lo", Index: 1}}); err != nil {
 			return fmt.Errorf("set lo up: %w", err)
 		}
+		// [assert hook] No duplicate address detection on the kernel's
+		// link-local addresses either: while they are tentative (1-2s) a
+		// router cannot solicit neighbours for packets it forwards, and
+		// forwarded IPv6 is lost.
+		for _, k := range []string{"net.ipv6.conf.all.accept_dad", "net.ipv6.conf.default.accept_dad"} {
+			if err := writeSysctl(k, "0"); err != nil {
+				return err
+			}
+		}
 		for _, kv := range hc.sysctls {
 			if err := writeSysctl(kv[0], kv[1]); err != nil {
 				return err
