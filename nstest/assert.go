@@ -170,11 +170,17 @@ func (r *probeResult) happened(t *Topology, from *Host, d time.Duration) string 
 		fmt.Fprintf(&b, "%s from %s, ", what, t.describe(e.From))
 	}
 	if r.sendErr != nil {
-		what := "a send error in"
-		if isNoRoute(r.sendErr) {
-			what = "no route from"
+		switch {
+		case isNoRoute(r.sendErr):
+			fmt.Fprintf(&b, "no route from %s (%v), ", from.name, errnoOf(r.sendErr))
+		case errors.Is(r.sendErr, syscall.ENOBUFS):
+			// The neighbour tables are one per kernel, shared by every
+			// namespace: many hosts, here or in other tests, can fill them.
+			fmt.Fprintf(&b, "%s in %s (%v: the kernel's neighbour table, shared by all namespaces, may be full; see net.ipv4.neigh.default.gc_thresh3), ",
+				plural(r.sendFails, "failed send"), from.name, errnoOf(r.sendErr))
+		default:
+			fmt.Fprintf(&b, "%s in %s (%v), ", plural(r.sendFails, "failed send"), from.name, errnoOf(r.sendErr))
 		}
-		fmt.Fprintf(&b, "%s %s (%v), ", what, from.name, errnoOf(r.sendErr))
 	}
 	if r.sent == 0 {
 		fmt.Fprintf(&b, "no echo request could be sent in %v", r.took.Round(time.Millisecond))

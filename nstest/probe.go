@@ -9,9 +9,10 @@ import (
 	"net/netip"
 	"os"
 	"sync"
+	"syscall"
 	"time"
+	"unsafe"
 
-	"golang.org/x/net/icmp"
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
 	"golang.org/x/sys/unix"
@@ -43,6 +44,7 @@ type probeResult struct {
 	replyFrom netip.Addr       // who sent the first reply
 	icmpErrs  []ping.ICMPError // ICMP errors answering our requests, at most maxProbeErrs
 	sendErr   error            // the last error sending a request, if any
+	sendFails int              // requests that could not be sent
 	took      time.Duration    // from the first request to the answer or the end
 	openErr   error            // the socket could not be opened: nothing was sent
 }
@@ -112,7 +114,8 @@ type probeTarget struct {
 // prober is one source host's socket for one family and its destinations.
 type prober struct {
 	family  ping.Family
-	conn    *icmp.PacketConn
+	conn    net.PacketConn // *net.IPConn (raw) or *net.UDPConn (datagram ICMP)
+	rc      syscall.RawConn
 	raw     bool
 	id      uint16
 	token   [8]byte
@@ -122,53 +125,67 @@ type prober struct {
 
 // open makes the socket inside h's namespace (after the topology's links
 // are up): raw where the process may, else a datagram ICMP socket, which
-// the namespace is first told to allow.
+// the namespace is first told to allow. IP_RECVERR makes sends report what
+// raw sockets otherwise hide (ENOBUFS when the neighbour table is full), and
+// datagram sockets queue the ICMP errors that answer them.
 func (p *prober) open(h *Host) error {
-	network, addr := "ip4:icmp", "0.0.0.0"
-	dgram := "udp4"
+	domain, proto, level, recverr := unix.AF_INET, unix.IPPROTO_ICMP, unix.SOL_IP, unix.IP_RECVERR
 	if p.family == ping.IPv6 {
-		network, addr, dgram = "ip6:ipv6-icmp", "::", "udp6"
+		domain, proto, level, recverr = unix.AF_INET6, unix.IPPROTO_ICMPV6, unix.SOL_IPV6, unix.IPV6_RECVERR
 	}
+	const flags = unix.SOCK_NONBLOCK | unix.SOCK_CLOEXEC
+	fd := -1
 	err := h.Do(func() error {
-		c, err := icmp.ListenPacket(network, addr)
+		var err error
+		fd, err = unix.Socket(domain, unix.SOCK_RAW|flags, proto)
 		if err == nil {
-			p.conn, p.raw = c, true
+			p.raw = true
 			return nil
 		}
 		if !errors.Is(err, os.ErrPermission) {
-			return err
+			return fmt.Errorf("raw socket: %w", err)
 		}
 		if aerr := ping.AllowDatagram(); aerr != nil {
 			return fmt.Errorf("raw socket: %w; datagram socket: %w", err, aerr)
 		}
-		c, derr := icmp.ListenPacket(dgram, addr)
-		if derr != nil {
+		var derr error
+		if fd, derr = unix.Socket(domain, unix.SOCK_DGRAM|flags, proto); derr != nil {
 			return fmt.Errorf("raw socket: %w; datagram socket: %w", err, derr)
 		}
-		p.conn = c
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("cannot open an %v ICMP socket in %s: %w", p.family, h.name, err)
 	}
+	unix.SetsockoptInt(fd, level, recverr, 1)
+	unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 1<<20)
 	if p.raw {
 		// Raw sockets see every ICMP message of the namespace; keep only
 		// replies and the errors that may answer a request.
 		if p.family == ping.IPv4 {
-			var f ipv4.ICMPFilter
-			f.SetAll(true)
-			for _, t := range []ipv4.ICMPType{ipv4.ICMPTypeEchoReply, ipv4.ICMPTypeDestinationUnreachable, ipv4.ICMPTypeTimeExceeded, ipv4.ICMPTypeParameterProblem} {
-				f.Accept(t)
-			}
-			p.conn.IPv4PacketConn().SetICMPFilter(&f)
+			pass := uint32(1<<0 | 1<<3 | 1<<11 | 1<<12) // echo reply, unreachable, time exceeded, parameter problem
+			unix.SetsockoptInt(fd, unix.SOL_RAW, unix.ICMP_FILTER, int(int32(^pass)))
 		} else {
-			var f ipv6.ICMPFilter
-			f.SetAll(true)
-			for _, t := range []ipv6.ICMPType{ipv6.ICMPTypeEchoReply, ipv6.ICMPTypeDestinationUnreachable, ipv6.ICMPTypePacketTooBig, ipv6.ICMPTypeTimeExceeded, ipv6.ICMPTypeParameterProblem} {
-				f.Accept(t)
+			var f unix.ICMPv6Filter
+			for i := range f.Data {
+				f.Data[i] = ^uint32(0)
 			}
-			p.conn.IPv6PacketConn().SetICMPFilter(&f)
+			for _, t := range []int{129, 1, 2, 3, 4} { // echo reply, unreachable, too big, time exceeded, parameter problem
+				f.Data[t>>5] &^= 1 << (t & 31)
+			}
+			unix.SetsockoptICMPv6Filter(fd, unix.SOL_ICMPV6, unix.ICMPV6_FILTER, &f)
 		}
+	}
+	f := os.NewFile(uintptr(fd), "icmp")
+	c, err := net.FilePacketConn(f)
+	f.Close()
+	if err != nil {
+		return fmt.Errorf("ICMP socket in %s: %w", h.name, err)
+	}
+	p.conn = c
+	if p.rc, err = c.(syscall.Conn).SyscallConn(); err != nil {
+		c.Close()
+		return fmt.Errorf("ICMP socket in %s: %w", h.name, err)
 	}
 	p.id = uint16(rand.Uint32())
 	binary.BigEndian.PutUint64(p.token[:], rand.Uint64())
@@ -219,6 +236,7 @@ func (p *prober) run() {
 			// A datagram socket may report an error queued by the kernel;
 			// anything else ends the probe as it stands.
 			if isSocketError(err) {
+				p.drainErrors()
 				continue
 			}
 			for _, t := range p.targets {
@@ -262,6 +280,7 @@ func (p *prober) send(t *probeTarget, now time.Duration) {
 	t.gap = min(2*t.gap, maxGap)
 	if _, err := p.conn.WriteTo(b, to); err != nil {
 		t.res.sendErr = err
+		t.res.sendFails++
 		// No route is a definite "unreachable"; when a reply is expected,
 		// keep trying (a route may be on its way).
 		if !t.job.reach && isNoRoute(err) {
@@ -270,7 +289,6 @@ func (p *prober) send(t *probeTarget, now time.Duration) {
 		return
 	}
 	t.res.sent++
-	t.res.sendErr = nil
 }
 
 // handle matches one ICMP message to a target: an echo reply, or (raw
@@ -321,6 +339,11 @@ func (p *prober) handle(b []byte, from netip.Addr, now time.Duration) {
 	case v6 && typ == byte(ipv6.ICMPTypePacketTooBig):
 		e.MTU = int(binary.BigEndian.Uint32(b[4:8]))
 	}
+	p.icmpError(t, e, now)
+}
+
+// icmpError records an ICMP error answering a request to t.
+func (p *prober) icmpError(t *probeTarget, e ping.ICMPError, now time.Duration) {
 	if len(t.res.icmpErrs) < maxProbeErrs {
 		t.res.icmpErrs = append(t.res.icmpErrs, e)
 	}
@@ -360,6 +383,64 @@ func (p *prober) match(m []byte, reply bool) *probeTarget {
 	return p.targets[i]
 }
 
+// drainErrors empties the socket's error queue. Raw sockets read ICMP
+// errors as packets too, so only datagram sockets record them from here.
+func (p *prober) drainErrors() {
+	buf, oob := make([]byte, 1500), make([]byte, 512)
+	now := time.Since(p.start)
+	p.rc.Control(func(fd uintptr) {
+		for {
+			n, oobn, _, _, err := unix.Recvmsg(int(fd), buf, oob, unix.MSG_ERRQUEUE|unix.MSG_DONTWAIT)
+			if err != nil {
+				return
+			}
+			if p.raw {
+				continue
+			}
+			msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+			if err != nil {
+				continue
+			}
+			for _, m := range msgs {
+				if len(m.Data) < int(unsafe.Sizeof(unix.SockExtendedErr{})) {
+					continue
+				}
+				ee := (*unix.SockExtendedErr)(unsafe.Pointer(&m.Data[0]))
+				if ee.Origin != unix.SO_EE_ORIGIN_ICMP && ee.Origin != unix.SO_EE_ORIGIN_ICMP6 {
+					continue
+				}
+				from := offenderAddr(m.Data[unsafe.Sizeof(unix.SockExtendedErr{}):])
+				t := p.match(buf[:n], false)
+				if t != nil && t.active {
+					p.icmpError(t, ping.ICMPError{From: from, Family: p.family, Seq: int(binary.BigEndian.Uint16(buf[6:8])),
+						Type: int(ee.Type), Code: int(ee.Code), MTU: mtuOf(ee)}, now)
+				}
+			}
+		}
+	})
+}
+
+func mtuOf(ee *unix.SockExtendedErr) int {
+	if (ee.Origin == unix.SO_EE_ORIGIN_ICMP && ee.Type == 3 && ee.Code == 4) || (ee.Origin == unix.SO_EE_ORIGIN_ICMP6 && ee.Type == 2) {
+		return int(ee.Info)
+	}
+	return 0
+}
+
+// offenderAddr parses the sockaddr the kernel appends to a sock_extended_err.
+func offenderAddr(b []byte) netip.Addr {
+	if len(b) < 2 {
+		return netip.Addr{}
+	}
+	switch family := *(*uint16)(unsafe.Pointer(&b[0])); {
+	case family == unix.AF_INET && len(b) >= unix.SizeofSockaddrInet4:
+		return netip.AddrFrom4((*unix.RawSockaddrInet4)(unsafe.Pointer(&b[0])).Addr)
+	case family == unix.AF_INET6 && len(b) >= unix.SizeofSockaddrInet6:
+		return netip.AddrFrom16((*unix.RawSockaddrInet6)(unsafe.Pointer(&b[0])).Addr)
+	}
+	return netip.Addr{}
+}
+
 func addrOf(a net.Addr) netip.Addr {
 	var ip net.IP
 	switch a := a.(type) {
@@ -377,7 +458,7 @@ func isNoRoute(err error) bool {
 }
 
 func isSocketError(err error) bool {
-	for _, e := range []error{unix.ENETUNREACH, unix.EHOSTUNREACH, unix.ECONNREFUSED, unix.EMSGSIZE, unix.EPROTO, unix.EACCES} {
+	for _, e := range []error{unix.ENETUNREACH, unix.EHOSTUNREACH, unix.ECONNREFUSED, unix.EMSGSIZE, unix.EPROTO, unix.EACCES, unix.ETIMEDOUT, unix.EHOSTDOWN, unix.ENONET, unix.ENOPROTOOPT, unix.EOPNOTSUPP} {
 		if errors.Is(err, e) {
 			return true
 		}
