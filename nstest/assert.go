@@ -149,7 +149,7 @@ func (t *Topology) destination(to string, a netip.Addr) string {
 
 // happened says in words what a probe saw: the reply, or why there was
 // none.
-func (r *probeResult) happened(t *Topology, from *Host, d time.Duration) string {
+func (r *probeResult) happened(t *Topology, from *Host) string {
 	switch {
 	case r.replies > 0:
 		return "a reply from " + t.describe(r.replyFrom)
@@ -237,7 +237,7 @@ func checkOne(tb testing.TB, from *Host, to string, reach bool, opts []CheckOpti
 	if (r.replies > 0) == reach {
 		return true
 	}
-	tb.Errorf("nstest: %s -> %s: want %s, got %s", from.name, t.destination(to, dst), want, r.happened(t, from, d))
+	tb.Errorf("nstest: %s -> %s: want %s, got %s", from.name, t.destination(to, dst), want, r.happened(t, from))
 	return false
 }
 

@@ -67,7 +67,7 @@ func AssertConnectivity(tb testing.TB, hosts ...*Host) bool {
 					fmt.Fprintf(&why, "%s -> %s: it has no address\n", from.name, to.name)
 				} else {
 					r := &res[p.job]
-					fmt.Fprintf(&why, "%s -> %s (%s): %s\n", from.name, to.name, jobs[p.job].dst, r.happened(from.topo, from, DefaultWithin))
+					fmt.Fprintf(&why, "%s -> %s (%s): %s\n", from.name, to.name, jobs[p.job].dst, r.happened(from.topo, from))
 				}
 			}
 		}
@@ -211,9 +211,9 @@ func AssertMatrix(tb testing.TB, e Expect, opts ...CheckOption) bool {
 			case replied == r.ex.Reachable:
 				got = "X"
 			case replied:
-				status, got = "FAIL", p.happened(r.ex.From.topo, r.ex.From, j.until)
+				status, got = "FAIL", p.happened(r.ex.From.topo, r.ex.From)
 			default:
-				status, got = "FAIL", "X: "+p.happened(r.ex.From.topo, r.ex.From, j.until)
+				status, got = "FAIL", "X: "+p.happened(r.ex.From.topo, r.ex.From)
 			}
 		}
 		if status != "ok" {
