@@ -1,13 +1,10 @@
 package nstest
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -19,118 +16,229 @@ import (
 type CheckOption func(*checkConfig)
 
 type checkConfig struct {
-	timeout time.Duration // reachable: give up after; unreachable: watch for
-	set     bool
+	within, window       time.Duration
+	withinSet, windowSet bool
+	family               ping.Family // 0: as the topology resolves names
+	payload              []byte      // UDP probes
 }
 
-// Within sets how long a check may take: how long a Reachable check keeps
-// trying (default 2s) and how long an Unreachable check watches for an answer
-// (default 1s).
+// Within sets how long a check may take: how long a reachability check keeps
+// trying before it gives up (default 2s), and how long an unreachability
+// check watches for an answer (default 1s; Window sets only this one).
 func Within(d time.Duration) CheckOption {
-	return func(c *checkConfig) { c.timeout, c.set = d, true }
+	return func(c *checkConfig) {
+		c.within, c.withinSet = d, true
+		c.window, c.windowSet = d, true
+	}
 }
 
+// Window sets only how long an unreachability check watches for an answer
+// (default 1s), leaving the time a reachability check may take as it is:
+// useful for AssertMatrix, which checks both kinds at once.
+func Window(d time.Duration) CheckOption {
+	return func(c *checkConfig) { c.window, c.windowSet = d, true }
+}
+
+// IPv4 makes the check resolve a node name to the node's first IPv4
+// address. An IP address given directly must then be an IPv4 one.
+func IPv4() CheckOption { return func(c *checkConfig) { c.family = ping.IPv4 } }
+
+// IPv6 makes the check resolve a node name to the node's first global IPv6
+// address (unique local addresses such as fd00::/8 included). An IP address
+// given directly must then be an IPv6 one.
+func IPv6() CheckOption { return func(c *checkConfig) { c.family = ping.IPv6 } }
+
+// Defaults of the checks.
 const (
-	defaultReachable   = 2 * time.Second
-	defaultUnreachable = time.Second
+	DefaultWithin = 2 * time.Second // how long a reachability check keeps trying
+	DefaultWindow = time.Second     // how long an unreachability check watches
 )
 
-func checkOpts(opts []CheckOption, def time.Duration) checkConfig {
-	c := checkConfig{timeout: def}
+func checkOpts(opts []CheckOption) checkConfig {
+	c := checkConfig{within: DefaultWithin, window: DefaultWindow}
 	for _, o := range opts {
 		o(&c)
 	}
 	return c
 }
 
-// target names a destination in messages: "ns2 (10.0.0.2)" or "10.0.0.2".
-func target(to string, a netip.Addr) string {
-	if a.IsValid() && a.String() != to {
-		return fmt.Sprintf("%s (%s)", to, a)
+// resolveFor returns the address that to names for a check from the host
+// from: an IP address as it is, or the address of the node called to, of
+// the family the options ask for.
+func (t *Topology) resolveFor(from *Host, to string, fam ping.Family) (netip.Addr, error) {
+	if a, err := netip.ParseAddr(to); err == nil {
+		if fam != 0 && ping.FamilyOf(a) != fam {
+			return a, fmt.Errorf("%s is not an %v address", a, fam)
+		}
+		return a, nil
 	}
-	return to
-}
-
-// probeReach pings from h to dst until a reply arrives or d has passed. It
-// returns the number of echoes sent, whether a reply came, and the last error.
-func probeReach(h *Host, dst netip.Addr, d time.Duration) (sent int, ok bool, err error) {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	defer cancel()
-	wait := 50 * time.Millisecond
-	for {
-		left := time.Until(deadline(ctx))
-		if left <= 0 {
-			return sent, false, err
+	if fam == 0 {
+		a, err := t.resolve(from, to)
+		if err != nil { // the message goes after "nstest: a -> b: ..."
+			return a, errors.New(strings.TrimPrefix(err.Error(), "nstest: "))
 		}
-		w := min(wait, left)
-		var st *ping.Stats
-		st, err = h.ping(ctx, dst, ping.Count(1), ping.Wait(w))
-		if st != nil {
-			sent += st.Sent
-			if st.Received > 0 {
-				return sent, true, nil
-			}
-			if err == nil && len(st.ICMPErrors) > 0 {
-				err = st.ICMPErrors[len(st.ICMPErrors)-1]
-			}
-		}
-		if err != nil && ctx.Err() == nil {
-			// An immediate error (no route) would repeat itself; pace it.
-			select {
-			case <-ctx.Done():
-			case <-time.After(w):
-			}
-		}
-		wait = min(wait*2, 400*time.Millisecond)
+		return a, nil
 	}
+	t.mu.Lock()
+	n, ok := t.nodes[to]
+	t.mu.Unlock()
+	var ps []netip.Prefix
+	switch n := n.(type) {
+	case *Host:
+		ps = n.Addrs()
+	case *Bridge:
+		ps = n.Addrs()
+	default:
+		ok = false
+	}
+	if !ok {
+		return netip.Addr{}, fmt.Errorf("%q is neither an IP address nor a node of topology %q", to, t.name)
+	}
+	for _, p := range ps {
+		if a := p.Addr(); a.IsGlobalUnicast() && ping.FamilyOf(a) == fam {
+			return a, nil
+		}
+	}
+	return netip.Addr{}, fmt.Errorf("%s has no %v address (it has: %s)", to, fam, prefixList(ps))
 }
 
-func deadline(ctx context.Context) time.Time {
-	d, _ := ctx.Deadline()
-	return d
+// nameOf returns the name of the node that has address a, or "".
+func (t *Topology) nameOf(a netip.Addr) string {
+	a = a.WithZone("")
+	for _, h := range t.Hosts() {
+		for _, p := range h.Addrs() {
+			if p.Addr() == a {
+				return h.name
+			}
+		}
+	}
+	for _, b := range t.Bridges() {
+		for _, p := range b.Addrs() {
+			if p.Addr() == a {
+				return b.name
+			}
+		}
+	}
+	return ""
 }
 
-// AssertReachable checks that from gets an ICMP echo reply from to, an IP
-// address or the name of a node of from's topology, retrying until it does
-// or the check's time (default 2s, see Within) is up.
+// describe names an address for a message: "ns2 (10.0.0.2)" when a node has
+// it, else "10.0.0.2".
+func (t *Topology) describe(a netip.Addr) string {
+	if n := t.nameOf(a); n != "" {
+		return fmt.Sprintf("%s (%s)", n, a)
+	}
+	return a.String()
+}
+
+// destination names the destination of a check as the user gave it, with
+// its address: "ns2 (10.0.0.2)", or "10.0.0.2 (ns2)" when given as an
+// address of node ns2.
+func (t *Topology) destination(to string, a netip.Addr) string {
+	if !a.IsValid() {
+		return to
+	}
+	if a.String() == to {
+		if n := t.nameOf(a); n != "" {
+			return fmt.Sprintf("%s (%s)", to, n)
+		}
+		return to
+	}
+	return fmt.Sprintf("%s (%s)", to, a)
+}
+
+// happened says in words what a probe saw: the reply, or why there was
+// none.
+func (r *probeResult) happened(t *Topology, from *Host) string {
+	switch {
+	case r.replies > 0:
+		return "a reply from " + t.describe(r.replyFrom)
+	case r.openErr != nil:
+		return "no answer: " + r.openErr.Error()
+	}
+	requests := fmt.Sprintf("%d echo requests", r.sent)
+	if r.sent == 1 {
+		requests = "1 echo request"
+	}
+	var b strings.Builder
+	if len(r.icmpErrs) > 0 {
+		e := r.icmpErrs[len(r.icmpErrs)-1]
+		what := e.Error()
+		if _, rest, ok := strings.Cut(what, ": "); ok {
+			what = rest // drop "from X icmp_seq=N: "
+		}
+		fmt.Fprintf(&b, "%s from %s, ", what, t.describe(e.From))
+	}
+	if r.sendErr != nil {
+		switch {
+		case isNoRoute(r.sendErr):
+			fmt.Fprintf(&b, "no route from %s (%v), ", from.name, errnoOf(r.sendErr))
+		case errors.Is(r.sendErr, syscall.ENOBUFS):
+			// The neighbour tables are one per kernel, shared by every
+			// namespace: many hosts, here or in other tests, can fill them.
+			fmt.Fprintf(&b, "%s in %s (%v: the kernel's neighbour table, shared by all namespaces, may be full; see net.ipv4.neigh.default.gc_thresh3), ",
+				plural(r.sendFails, "failed send"), from.name, errnoOf(r.sendErr))
+		default:
+			fmt.Fprintf(&b, "%s in %s (%v), ", plural(r.sendFails, "failed send"), from.name, errnoOf(r.sendErr))
+		}
+	}
+	if r.sent == 0 {
+		fmt.Fprintf(&b, "no echo request could be sent in %v", r.took.Round(time.Millisecond))
+	} else {
+		fmt.Fprintf(&b, "no reply to %s in %v", requests, r.took.Round(time.Millisecond))
+	}
+	return b.String()
+}
+
+// errnoOf returns the system error inside err, which says it shortest
+// ("network is unreachable"), or err.
+func errnoOf(err error) error {
+	var e syscall.Errno
+	if errors.As(err, &e) {
+		return e
+	}
+	return err
+}
+
+// AssertReachable checks that from gets an ICMP (or ICMPv6) echo reply from
+// to, an IP address or the name of a node of from's topology. It returns as
+// soon as one reply arrives, and retries until the check's time is up
+// (default 2s, see Within). A failure names both ends and why: no reply, an
+// ICMP error from a router (naming it), or no route.
 func AssertReachable(tb testing.TB, from *Host, to string, opts ...CheckOption) bool {
 	tb.Helper()
-	c := checkOpts(opts, defaultReachable)
-	dst, err := from.topo.resolve(from, to)
-	if err != nil {
-		tb.Errorf("nstest: %s -> %s: %v", from.name, to, err)
-		return false
-	}
-	sent, ok, perr := probeReach(from, dst, c.timeout)
-	if ok {
-		return true
-	}
-	why := fmt.Sprintf("no reply to %d echo requests in %v", sent, c.timeout)
-	if perr != nil && !errors.Is(perr, context.DeadlineExceeded) {
-		why = fmt.Sprintf("%v (%d echo requests sent in %v)", perr, sent, c.timeout)
-	}
-	tb.Errorf("nstest: %s -> %s: expected reachable, but %s", from.name, target(to, dst), why)
-	return false
+	return checkOne(tb, from, to, true, opts)
 }
 
-// AssertUnreachable checks that from gets no ICMP echo reply from to during
-// the check's window (default 1s, see Within), sending a few echo requests.
+// AssertUnreachable checks that from gets no ICMP (or ICMPv6) echo reply from
+// to during the check's window (default 1s, see Within and Window), sending
+// echo requests at growing intervals. It holds early when a router answers
+// "destination unreachable" or from has no route. A failure names what
+// answered.
 func AssertUnreachable(tb testing.TB, from *Host, to string, opts ...CheckOption) bool {
 	tb.Helper()
-	c := checkOpts(opts, defaultUnreachable)
-	dst, err := from.topo.resolve(from, to)
+	return checkOne(tb, from, to, false, opts)
+}
+
+func checkOne(tb testing.TB, from *Host, to string, reach bool, opts []CheckOption) bool {
+	tb.Helper()
+	c := checkOpts(opts)
+	want, d := "reachable", c.within
+	if !reach {
+		want, d = "unreachable", c.window
+	}
+	t := from.topo
+	dst, err := t.resolveFor(from, to, c.family)
 	if err != nil {
-		tb.Errorf("nstest: %s -> %s: %v", from.name, to, err)
+		tb.Errorf("nstest: %s -> %s: want %s, but %v", from.name, to, want, err)
 		return false
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
-	defer cancel()
-	st, _ := from.ping(ctx, dst, ping.Count(3), ping.Interval(c.timeout/4), ping.Wait(c.timeout/2), ping.Timeout(c.timeout))
-	if st != nil && st.Received > 0 {
-		tb.Errorf("nstest: %s -> %s: expected unreachable, but %s answered %d of %d echo requests", from.name, target(to, dst), dst, st.Received, st.Sent)
-		return false
+	r := probeAll([]probeJob{{from: from, dst: dst, reach: reach, until: d}})[0]
+	if (r.replies > 0) == reach {
+		return true
 	}
-	return true
+	tb.Errorf("nstest: %s -> %s: want %s, got %s", from.name, t.destination(to, dst), want, r.happened(t, from))
+	return false
 }
 
 // RequireReachable is AssertReachable that stops the test when it fails.
@@ -147,135 +255,4 @@ func RequireUnreachable(tb testing.TB, from *Host, to string, opts ...CheckOptio
 	if !AssertUnreachable(tb, from, to, opts...) {
 		tb.FailNow()
 	}
-}
-
-// AssertConnectivity checks that every host reaches every other host's
-// address (Host.Addr), all ordered pairs at once. On failure it prints the
-// matrix, one line per source listing what it reached and X for what it did
-// not, and the share of pairs dropped.
-func AssertConnectivity(tb testing.TB, hosts ...*Host) bool {
-	tb.Helper()
-	type pair struct{ from, to int }
-	n := len(hosts)
-	ok := make([][]bool, n)
-	for i := range ok {
-		ok[i] = make([]bool, n)
-	}
-	var pairs []pair
-	for i := range hosts {
-		for j := range hosts {
-			if i != j {
-				pairs = append(pairs, pair{i, j})
-			}
-		}
-	}
-	sem := make(chan struct{}, 32)
-	var wg sync.WaitGroup
-	for _, p := range pairs {
-		dst := hosts[p.to].Addr()
-		if !dst.IsValid() {
-			continue
-		}
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			_, r, _ := probeReach(hosts[p.from], dst, defaultReachable)
-			ok[p.from][p.to] = r
-		}()
-	}
-	wg.Wait()
-	received := 0
-	var b strings.Builder
-	for i, h := range hosts {
-		fmt.Fprintf(&b, "%s ->", h.name)
-		for j, o := range hosts {
-			if i == j {
-				continue
-			}
-			if ok[i][j] {
-				received++
-				fmt.Fprintf(&b, " %s", o.name)
-			} else {
-				b.WriteString(" X")
-			}
-		}
-		b.WriteByte('\n')
-	}
-	total := len(pairs)
-	if received == total {
-		return true
-	}
-	dropped := 100 * (total - received) / total
-	fmt.Fprintf(&b, "Results: %d%% dropped (%d/%d received)", dropped, received, total)
-	tb.Errorf("nstest: connectivity:\n%s", b.String())
-	return false
-}
-
-// AssertTCPReachable checks that from can open a TCP connection to address
-// ("host:port", where host may be a node name), retrying until the check's
-// time (default 2s) is up.
-func AssertTCPReachable(tb testing.TB, from *Host, address string, opts ...CheckOption) bool {
-	tb.Helper()
-	c := checkOpts(opts, defaultReachable)
-	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
-	defer cancel()
-	var last error
-	for wait := 20 * time.Millisecond; ; wait = min(wait*2, 200*time.Millisecond) {
-		conn, err := from.DialContext(ctx, "tcp", address)
-		if err == nil {
-			conn.Close()
-			return true
-		}
-		last = err
-		select {
-		case <-ctx.Done():
-			tb.Errorf("nstest: %s -> tcp %s: expected a connection, but %s", from.name, from.topo.describeAddr(from, address), dialFailure(last, c.timeout))
-			return false
-		case <-time.After(wait):
-		}
-	}
-}
-
-// AssertTCPUnreachable checks that from cannot open a TCP connection to
-// address within the check's window (default 1s).
-func AssertTCPUnreachable(tb testing.TB, from *Host, address string, opts ...CheckOption) bool {
-	tb.Helper()
-	c := checkOpts(opts, defaultUnreachable)
-	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
-	defer cancel()
-	conn, err := from.DialContext(ctx, "tcp", address)
-	if err == nil {
-		conn.Close()
-		tb.Errorf("nstest: %s -> tcp %s: expected no connection, but it was accepted", from.name, from.topo.describeAddr(from, address))
-		return false
-	}
-	return true
-}
-
-func (t *Topology) describeAddr(from *Host, address string) string {
-	r, err := t.resolveHostPort(from, address)
-	if err != nil || r == address {
-		return address
-	}
-	return fmt.Sprintf("%s (%s)", address, r)
-}
-
-// dialFailure says in words why a dial failed.
-func dialFailure(err error, d time.Duration) string {
-	switch {
-	case errors.Is(err, syscall.ECONNREFUSED):
-		return "the connection was refused (nothing listens there, or a firewall rejects it)"
-	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
-		return fmt.Sprintf("there is no route (%v)", err)
-	case errors.Is(err, context.DeadlineExceeded), isTimeout(err):
-		return fmt.Sprintf("the connection attempt timed out after %v (packets dropped on the way?)", d)
-	}
-	return err.Error()
-}
-
-func isTimeout(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
 }

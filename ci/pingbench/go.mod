@@ -1,0 +1,23 @@
+module github.com/nstest/harness/ci/pingbench
+
+go 1.26.0
+
+require (
+	github.com/nstest/harness v0.0.0
+	github.com/prometheus-community/pro-bing v0.9.1
+)
+
+require (
+	github.com/google/go-cmp v0.6.0 // indirect
+	github.com/google/nftables v0.3.0 // indirect
+	github.com/google/uuid v1.6.0 // indirect
+	github.com/mdlayher/netlink v1.7.3-0.20250113171957-fbb4dce95f42 // indirect
+	github.com/mdlayher/socket v0.5.0 // indirect
+	github.com/vishvananda/netlink v1.3.1 // indirect
+	github.com/vishvananda/netns v0.0.5 // indirect
+	golang.org/x/net v0.62.0 // indirect
+	golang.org/x/sync v0.21.0 // indirect
+	golang.org/x/sys v0.50.0 // indirect
+)
+
+replace github.com/nstest/harness => ../..
