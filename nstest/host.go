@@ -14,8 +14,8 @@ import (
 	"sync/atomic"
 
 	"github.com/vishvananda/netlink"
-	"golang.org/x/sys/unix"
 
+	"github.com/nstest/harness/internal/fastnl"
 	"github.com/nstest/harness/internal/ns"
 	"github.com/nstest/harness/internal/nsexec"
 	"github.com/nstest/harness/nstest/ping"
@@ -29,10 +29,12 @@ type Host struct {
 	kind string // "host", "router" or "fabric"
 	ns   *ns.NS
 	nl   *netlink.Handle
+	fnl  *fastnl.Conn // the build path's batched requests
 
-	mu      sync.Mutex
-	ifaces  []*Interface
-	nextIf  int
+	mu        sync.Mutex
+	ifaces    []*Interface
+	nextIf    int
+	nextIndex int // next interface index to ask the kernel for
 	closers []io.Closer
 	started atomic.Bool // Command was used: look for processes at teardown
 }
@@ -65,32 +67,43 @@ func Sysctl(kv ...string) HostOption {
 }
 
 func newHost(t *Topology, name, kind string, hc hostConfig) (*Host, error) {
-	n, err := ns.New()
+	b, err := takeBlank()
 	if err != nil {
 		return nil, err
 	}
-	h := &Host{topo: t, name: name, kind: kind, ns: n}
-	err = n.Do(func() error {
-		nl, err := netlink.NewHandle(unix.NETLINK_ROUTE)
-		if err != nil {
-			return fmt.Errorf("netlink socket: %w", err)
-		}
-		h.nl = nl
-		if err := nl.LinkSetUp(&netlink.Device{LinkAttrs: netlink.LinkAttrs{Name: "lo", Index: 1}}); err != nil {
-			return fmt.Errorf("set lo up: %w", err)
-		}
-		for _, kv := range hc.sysctls {
-			if err := writeSysctl(kv[0], kv[1]); err != nil {
-				return err
+	h := &Host{topo: t, name: name, kind: kind, ns: b.n, nl: b.nl, fnl: b.fnl, nextIndex: 2}
+	if kind == "fabric" {
+		// Bridges and their ports never need IPv6 link-local addresses;
+		// without them no port sends router solicitations, DAD probes or
+		// MLD reports, which on a big bridge flood every other port.
+		// Bridge.AddAddr turns it back on for a bridge given an IPv6 address.
+		hc.sysctls = append([][2]string{{"net.ipv6.conf.default.addr_gen_mode", "1"}}, hc.sysctls...)
+	}
+	if len(hc.sysctls) > 0 {
+		err = b.n.Do(func() error {
+			for _, kv := range hc.sysctls {
+				if err := writeSysctl(kv[0], kv[1]); err != nil {
+					return err
+				}
 			}
-		}
-		return nil
-	})
+			return nil
+		})
+	}
 	if err != nil {
 		h.close()
 		return nil, err
 	}
 	return h, nil
+}
+
+// allocIndex returns an interface index to ask for; the kernel refuses one
+// already taken (EBUSY), and the caller asks again.
+func (h *Host) allocIndex() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	i := h.nextIndex
+	h.nextIndex++
+	return i
 }
 
 // writeSysctl writes a network sysctl of the calling thread's namespace.
@@ -114,6 +127,9 @@ func readSysctl(key string) (string, error) {
 func (h *Host) close() {
 	if h.nl != nil {
 		h.nl.Close()
+	}
+	if h.fnl != nil {
+		h.fnl.Close()
 	}
 	h.ns.Close()
 }

@@ -23,6 +23,7 @@ type Interface struct {
 
 	mu    sync.Mutex
 	addrs []netip.Prefix
+	noLL  bool // made without an IPv6 link-local address (see addVeth)
 }
 
 // Name returns the interface's name in its namespace, such as "eth0".
@@ -108,6 +109,10 @@ func (i *Interface) addAddr(p netip.Prefix) error {
 	if err := i.host.topo.claimAddr(p, i.String()); err != nil {
 		return err
 	}
+	if err := i.linkLocalFor(p); err != nil {
+		i.host.topo.releaseAddr(p)
+		return err
+	}
 	if err := i.host.nl.AddrAdd(i.link(), nlAddr(p)); err != nil {
 		i.host.topo.releaseAddr(p)
 		return fmt.Errorf("add address %s: %w", p, err)
@@ -115,6 +120,21 @@ func (i *Interface) addAddr(p netip.Prefix) error {
 	i.mu.Lock()
 	i.addrs = append(i.addrs, p)
 	i.mu.Unlock()
+	return nil
+}
+
+// linkLocalFor gives the interface its IPv6 link-local address back before
+// it gets its first IPv6 address p.
+func (i *Interface) linkLocalFor(p netip.Prefix) error {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if !p.Addr().Is6() || !i.noLL {
+		return nil
+	}
+	if err := enableLinkLocal(i.host, i.name); err != nil {
+		return err
+	}
+	i.noLL = false
 	return nil
 }
 
@@ -165,57 +185,17 @@ func (t *Topology) connect(h *Host, br *Bridge, addrs []string) (*Interface, err
 	}
 	name := h.allocIfName()
 	port := t.portName(h.name + "-" + name)
-	v := &netlink.Veth{
-		LinkAttrs:     netlink.LinkAttrs{Name: port},
-		PeerName:      name,
-		PeerNamespace: netlink.NsFd(h.ns.Fd()),
-	}
-	if err := fab.nl.LinkAdd(v); err != nil {
-		return nil, fmt.Errorf("nstest: connect %q to bridge %q: add veth %s/%s: %w", h.name, br.name, name, port, err)
-	}
-	pi := &Interface{host: fab, name: port, index: v.Index}
+	pi := &Interface{host: fab, name: port}
 	hi := &Interface{host: h, name: name, peer: pi}
 	pi.peer = hi
-	fail := func(err error) (*Interface, error) {
-		fab.nl.LinkDel(pi.link()) // removes the host's end too
-		for _, p := range hi.Addrs() {
-			t.releaseAddr(p)
-		}
+	err = t.addVeth(vethEnd{i: pi, master: br.index}, vethEnd{i: hi, addrs: prefixes}, 0)
+	if err != nil {
 		return nil, fmt.Errorf("nstest: connect %q to bridge %q: %w", h.name, br.name, err)
-	}
-	if err := fab.nl.LinkSetMasterByIndex(pi.link(), br.index); err != nil {
-		return fail(fmt.Errorf("enslave %s: %w", port, err))
-	}
-	if err := fab.nl.LinkSetUp(pi.link()); err != nil {
-		return fail(fmt.Errorf("set %s up: %w", port, err))
-	}
-	if err := hi.setupEnd(prefixes); err != nil {
-		return fail(err)
 	}
 	fab.addIface(pi)
 	h.addIface(hi)
 	t.pend(pi, hi)
 	return hi, nil
-}
-
-// setupEnd finds a new end's index, adds its addresses and sets it up.
-func (i *Interface) setupEnd(prefixes []netip.Prefix) error {
-	if i.index == 0 {
-		l, err := i.host.nl.LinkByName(i.name)
-		if err != nil {
-			return fmt.Errorf("find %s in %q: %w", i.name, i.host.name, err)
-		}
-		i.index = l.Attrs().Index
-	}
-	for _, p := range prefixes {
-		if err := i.addAddr(p); err != nil {
-			return fmt.Errorf("host %q: interface %s: %w", i.host.name, i.name, err)
-		}
-	}
-	if err := i.host.nl.LinkSetUp(i.link()); err != nil {
-		return fmt.Errorf("set %s up in %q: %w", i.name, i.host.name, err)
-	}
-	return nil
 }
 
 // portName returns want if it is a valid interface name, or else a short
@@ -281,29 +261,11 @@ func (t *Topology) link(a, b *Host, aAddr, bAddr string, opts []LinkOption) (*In
 		return nil, nil, fmt.Errorf("nstest: host %q: %w", b.name, err)
 	}
 	an, bn := a.allocIfName(), b.allocIfName()
-	v := &netlink.Veth{
-		LinkAttrs:     netlink.LinkAttrs{Name: an, MTU: lc.mtu},
-		PeerName:      bn,
-		PeerNamespace: netlink.NsFd(b.ns.Fd()),
-	}
-	if err := a.nl.LinkAdd(v); err != nil {
-		return nil, nil, fmt.Errorf("nstest: link %q to %q: add veth: %w", a.name, b.name, err)
-	}
-	ai := &Interface{host: a, name: an, index: v.Index}
+	ai := &Interface{host: a, name: an}
 	bi := &Interface{host: b, name: bn, peer: ai}
 	ai.peer = bi
-	fail := func(err error) (*Interface, *Interface, error) {
-		a.nl.LinkDel(ai.link())
-		for _, p := range append(ai.Addrs(), bi.Addrs()...) {
-			t.releaseAddr(p)
-		}
+	if err := t.addVeth(vethEnd{i: ai, addrs: ap}, vethEnd{i: bi, addrs: bp}, lc.mtu); err != nil {
 		return nil, nil, fmt.Errorf("nstest: link %q to %q: %w", a.name, b.name, err)
-	}
-	if err := ai.setupEnd(ap); err != nil {
-		return fail(err)
-	}
-	if err := bi.setupEnd(bp); err != nil {
-		return fail(err)
 	}
 	a.addIface(ai)
 	b.addIface(bi)
@@ -340,28 +302,11 @@ func (t *Topology) connectBridges(a, b *Bridge, opts []LinkOption) (*Interface, 
 		return nil, nil, err
 	}
 	an, bn := t.portName(a.name+"-"+b.name), t.portName(b.name+"-"+a.name)
-	v := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: an, MTU: lc.mtu}, PeerName: bn}
-	if err := fab.nl.LinkAdd(v); err != nil {
-		return nil, nil, fmt.Errorf("nstest: connect bridges %q and %q: add veth: %w", a.name, b.name, err)
-	}
-	ai := &Interface{host: fab, name: an, index: v.Index}
+	ai := &Interface{host: fab, name: an}
 	bi := &Interface{host: fab, name: bn, peer: ai}
 	ai.peer = bi
-	fail := func(err error) (*Interface, *Interface, error) {
-		fab.nl.LinkDel(ai.link())
+	if err := t.addVeth(vethEnd{i: ai, master: a.index}, vethEnd{i: bi, master: b.index}, lc.mtu); err != nil {
 		return nil, nil, fmt.Errorf("nstest: connect bridges %q and %q: %w", a.name, b.name, err)
-	}
-	if err := bi.setupEnd(nil); err != nil {
-		return fail(err)
-	}
-	if err := fab.nl.LinkSetMasterByIndex(ai.link(), a.index); err != nil {
-		return fail(err)
-	}
-	if err := fab.nl.LinkSetMasterByIndex(bi.link(), b.index); err != nil {
-		return fail(err)
-	}
-	if err := ai.setupEnd(nil); err != nil {
-		return fail(err)
 	}
 	fab.addIface(ai)
 	fab.addIface(bi)
