@@ -35,8 +35,8 @@ type Host struct {
 	ifaces    []*Interface
 	nextIf    int
 	nextIndex int // next interface index to ask the kernel for
-	closers []io.Closer
-	started atomic.Bool // Command was used: look for processes at teardown
+	closers   []io.Closer
+	started   atomic.Bool // Command was used: look for processes at teardown
 }
 
 type hostConfig struct {

@@ -2,6 +2,7 @@ package nstest
 
 import (
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/vishvananda/netlink/nl"
@@ -48,10 +49,28 @@ func (t *Topology) ready() {
 		}
 		byHost[i.host] = append(byHost[i.host], i.index)
 	}
-	for _, h := range order {
-		h.waitUp(byHost[h])
+	// The hosts' sockets are bound already: no thread switches namespace
+	// to ask, so a few workers can ask at once.
+	work := make(chan *Host)
+	var wg sync.WaitGroup
+	for range min(readyWorkers, len(order)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for h := range work {
+				h.waitUp(byHost[h])
+			}
+		}()
 	}
+	for _, h := range order {
+		work <- h
+	}
+	close(work)
+	wg.Wait()
 }
+
+// readyWorkers is how many namespaces ready looks at concurrently.
+const readyWorkers = 4
 
 // waitUp waits until the links with the given indexes are operationally up,
 // or down administratively, or gone, or readyTimeout has passed. Usually

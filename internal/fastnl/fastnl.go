@@ -21,10 +21,13 @@ import (
 // Conn is a NETLINK_ROUTE socket of the namespace it was opened in. Its
 // methods are safe for concurrent use; requests are serialised.
 type Conn struct {
-	mu  sync.Mutex
-	fd  int
-	buf []byte
+	mu sync.Mutex
+	fd int
 }
+
+// bufs holds receive buffers, shared: a topology may hold a thousand Conns.
+// 32 KiB fits the largest message a dump sends.
+var bufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
 // Open opens a rtnetlink socket in the calling thread's network namespace.
 func Open() (*Conn, error) {
@@ -39,7 +42,7 @@ func Open() (*Conn, error) {
 	// The kernel's explanation of an error ("Invalid ifindex"), when it has one.
 	unix.SetsockoptInt(fd, unix.SOL_NETLINK, unix.NETLINK_EXT_ACK, 1)
 	unix.SetsockoptInt(fd, unix.SOL_NETLINK, unix.NETLINK_CAP_ACK, 1)
-	return &Conn{fd: fd, buf: make([]byte, 64<<10)}, nil
+	return &Conn{fd: fd}, nil
 }
 
 // Close closes the socket.
@@ -104,8 +107,10 @@ func (c *Conn) Exec(reqs ...*Request) ([]error, error) {
 	if err := unix.Sendto(c.fd, out, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
 		return nil, fmt.Errorf("netlink send: %w", err)
 	}
+	bp := bufs.Get().(*[]byte)
+	defer bufs.Put(bp)
 	for len(want) > 0 {
-		msgs, err := c.receive()
+		msgs, err := c.receive(*bp)
 		if err != nil {
 			return nil, err
 		}
@@ -130,16 +135,18 @@ func (c *Conn) Do(reqs ...*Request) error {
 	return errors.Join(errs...)
 }
 
-func (c *Conn) receive() ([]syscall.NetlinkMessage, error) {
+// receive reads one datagram into buf and parses it; the messages point
+// into buf.
+func (c *Conn) receive(buf []byte) ([]syscall.NetlinkMessage, error) {
 	for {
-		n, _, err := unix.Recvfrom(c.fd, c.buf, 0)
+		n, _, err := unix.Recvfrom(c.fd, buf, 0)
 		if err == unix.EINTR {
 			continue
 		}
 		if err != nil {
 			return nil, fmt.Errorf("netlink receive: %w", err)
 		}
-		msgs, err := syscall.ParseNetlinkMessage(c.buf[:n])
+		msgs, err := syscall.ParseNetlinkMessage(buf[:n])
 		if err != nil {
 			return nil, fmt.Errorf("netlink receive: %w", err)
 		}
@@ -224,8 +231,10 @@ func (c *Conn) links(index int) ([]LinkState, error) {
 		return nil, fmt.Errorf("netlink send: %w", err)
 	}
 	var out []LinkState
+	bp := bufs.Get().(*[]byte)
+	defer bufs.Put(bp)
 	for {
-		msgs, err := c.receive()
+		msgs, err := c.receive(*bp)
 		if err != nil {
 			return nil, err
 		}
@@ -406,4 +415,20 @@ func AddAddr(index int, p netip.Prefix, flags uint32) *Request {
 		r.req.AddData(nl.NewRtAttr(unix.IFA_BROADCAST, b[:]))
 	}
 	return r
+}
+
+// SetMaster enslaves the link with the given index to the bridge master.
+func SetMaster(index, master int) *Request {
+	m := nl.NewIfInfomsg(unix.AF_UNSPEC)
+	m.Index = int32(index)
+	r := newRequest(unix.RTM_NEWLINK, 0, m)
+	r.req.AddData(nl.NewRtAttr(unix.IFLA_MASTER, nl.Uint32Attr(uint32(master))))
+	return r
+}
+
+// DelLink deletes the link with the given index (both ends of a veth pair).
+func DelLink(index int) *Request {
+	m := nl.NewIfInfomsg(unix.AF_UNSPEC)
+	m.Index = int32(index)
+	return newRequest(unix.RTM_DELLINK, 0, m)
 }
