@@ -140,3 +140,26 @@ func failConnect(t *testing.T, links func(*nstest.Host) string, bad string) {
 	assert.Equal(t, before, after, "fabric links")
 	assert.Equal(t, "lo", bLinks, "links of b")
 }
+
+// Two bridges joined by a cable carry traffic between their hosts, and a
+// Link's MTU option sets both ends.
+func TestConnectBridgesAndLinkMTU(t *testing.T) {
+	t.Parallel()
+	topo := nstest.New(t)
+	br1, br2 := topo.AddBridge("br1"), topo.AddBridge("br2")
+	a, b := topo.AddHost("a"), topo.AddHost("b")
+	topo.Connect(a, br1, "10.0.0.1/24")
+	topo.Connect(b, br2, "10.0.0.2/24")
+	p1, p2 := topo.ConnectBridges(br1, br2)
+	assert.Equal(t, p2, p1.Peer())
+	nstest.AssertReachable(t, a, "b")
+
+	c, d := topo.AddHost("c"), topo.AddHost("d")
+	ci, di := topo.Link(c, d, "10.9.0.1/30", "10.9.0.2/30", nstest.MTU(1280))
+	for _, i := range []*nstest.Interface{ci, di} {
+		mtu, err := i.MTU()
+		require.NoError(t, err)
+		assert.Equal(t, 1280, mtu, i.String())
+	}
+	nstest.AssertReachable(t, c, "d")
+}
