@@ -3,12 +3,13 @@ package nstest
 import (
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"sync"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/nstest/harness/internal/fastnl"
 )
 
 // Bridge is a Linux bridge in the topology's fabric namespace.
@@ -19,6 +20,7 @@ type Bridge struct {
 
 	mu    sync.Mutex
 	addrs []netip.Prefix
+	hasLL bool // IPv6 link-local generation turned on (see addVeth)
 }
 
 type bridgeConfig struct {
@@ -80,18 +82,21 @@ func (t *Topology) makeBridge(name string, bc bridgeConfig) (*Bridge, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: name, Flags: net.FlagUp}}
-	if bc.vlanFiltering {
-		on := true
-		l.VlanFiltering = &on
-	}
-	if err := fab.nl.LinkAdd(l); err != nil {
-		if bc.vlanFiltering && errors.Is(err, unix.EOPNOTSUPP) {
-			return nil, fmt.Errorf("VLAN filtering: this kernel's bridges cannot filter VLANs (CONFIG_BRIDGE_VLAN_FILTERING is not set): %w", ErrUnsupported)
+	br := &Bridge{topo: t, name: name}
+	for try := 0; ; try++ {
+		br.index = fab.allocIndex()
+		err := fab.fnl.Do(fastnl.AddBridge(fastnl.Bridge{Name: name, Index: br.index, Up: true, VLANFiltering: bc.vlanFiltering}))
+		if errors.Is(err, unix.EBUSY) && try < maxIndexTries {
+			continue // the index was taken
 		}
-		return nil, fmt.Errorf("add bridge: %w", err)
+		if err != nil {
+			if bc.vlanFiltering && errors.Is(err, unix.EOPNOTSUPP) {
+				return nil, fmt.Errorf("VLAN filtering: this kernel's bridges cannot filter VLANs (CONFIG_BRIDGE_VLAN_FILTERING is not set): %w", ErrUnsupported)
+			}
+			return nil, fmt.Errorf("add bridge: %w", err)
+		}
+		return br, nil
 	}
-	return &Bridge{topo: t, name: name, index: l.Index}, nil
 }
 
 // Name returns the bridge's name.
@@ -123,6 +128,11 @@ func (b *Bridge) addAddr(p netip.Prefix) error {
 	}
 	fab, err := b.topo.getFabric()
 	if err != nil {
+		b.topo.releaseAddr(p)
+		return err
+	}
+	if err := b.linkLocalFor(p, fab); err != nil {
+		b.topo.releaseAddr(p)
 		return err
 	}
 	l := &netlink.Device{LinkAttrs: netlink.LinkAttrs{Name: b.name, Index: b.index}}
@@ -133,6 +143,21 @@ func (b *Bridge) addAddr(p netip.Prefix) error {
 	b.mu.Lock()
 	b.addrs = append(b.addrs, p)
 	b.mu.Unlock()
+	return nil
+}
+
+// linkLocalFor gives the bridge an IPv6 link-local address, which the
+// fabric does not make by default, before its first IPv6 address p.
+func (b *Bridge) linkLocalFor(p netip.Prefix, fab *Host) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !p.Addr().Is6() || b.hasLL {
+		return nil
+	}
+	if err := enableLinkLocal(fab, b.name); err != nil {
+		return err
+	}
+	b.hasLL = true
 	return nil
 }
 

@@ -2,7 +2,6 @@ package nstest
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -15,9 +14,8 @@ import (
 	"sync/atomic"
 
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netlink/nl"
-	"golang.org/x/sys/unix"
 
+	"github.com/nstest/harness/internal/fastnl"
 	"github.com/nstest/harness/internal/ns"
 	"github.com/nstest/harness/internal/nsexec"
 	"github.com/nstest/harness/nstest/ping"
@@ -31,16 +29,13 @@ type Host struct {
 	kind string // "host", "router" or "fabric"
 	ns   *ns.NS
 	nl   *netlink.Handle
+	fnl  *fastnl.Conn // the build path's batched requests
 
 	mu      sync.Mutex
 	ifaces  []*Interface
 	nextIf  int
 	closers []io.Closer
 	started atomic.Bool // Command was used: look for processes at teardown
-
-	rawOnce sync.Once
-	raw     *nl.SocketHandle // for requests the netlink library cannot make
-	rawErr  error
 }
 
 type hostConfig struct {
@@ -71,42 +66,57 @@ func Sysctl(kv ...string) HostOption {
 }
 
 func newHost(t *Topology, name, kind string, hc hostConfig) (*Host, error) {
-	n, err := ns.New()
+	b, err := takeBlank()
 	if err != nil {
 		return nil, err
 	}
-	h := &Host{topo: t, name: name, kind: kind, ns: n}
-	err = n.Do(func() error {
-		nl, err := netlink.NewHandle(unix.NETLINK_ROUTE)
-		if err != nil {
-			return fmt.Errorf("netlink socket: %w", err)
-		}
-		h.nl = nl
-		if err := nl.LinkSetUp(&netlink.Device{LinkAttrs: netlink.LinkAttrs{Name: "lo", Index: 1}}); err != nil {
-			return fmt.Errorf("set lo up: %w", err)
-		}
-		// Addresses here are chosen by the test, so duplicate address
-		// detection only delays IPv6: a tentative link-local address
-		// cannot source neighbour solicitations, and the first packets
-		// routed over a new link wait a second or two for it.
-		for _, k := range []string{"net.ipv6.conf.default.accept_dad", "net.ipv6.conf.all.accept_dad"} {
-			if err := writeSysctl(k, "0"); err != nil && !os.IsNotExist(errors.Unwrap(err)) {
-				return err
+	h := &Host{topo: t, name: name, kind: kind, ns: b.n, nl: b.nl, fnl: b.fnl}
+	if kind == "fabric" {
+		// Bridges and their ports never need IPv6 link-local addresses;
+		// without them no port sends router solicitations, DAD probes or
+		// MLD reports, which on a big bridge flood every other port.
+		// Bridge.AddAddr turns it back on for a bridge given an IPv6 address.
+		hc.sysctls = append([][2]string{{"net.ipv6.conf.default.addr_gen_mode", "1"}}, hc.sysctls...)
+	}
+	if len(hc.sysctls) > 0 {
+		err = b.n.Do(func() error {
+			for _, kv := range hc.sysctls {
+				if err := writeSysctl(kv[0], kv[1]); err != nil {
+					return err
+				}
 			}
-		}
-		for _, kv := range hc.sysctls {
-			if err := writeSysctl(kv[0], kv[1]); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+			return nil
+		})
+	}
 	if err != nil {
 		h.close()
 		return nil, err
 	}
 	return h, nil
 }
+
+// allocIndex returns an interface index to ask for; the kernel refuses one
+// already taken (EBUSY), and the caller asks again. Indexes come from a
+// counter of the whole topology, so the two ends of a veth pair never share
+// one: the kernel's link-watch code handles a carrier change at once only
+// for a device whose index differs from its peer's, and otherwise batches it
+// for up to a second, during which the device's queue is inactive and a
+// bridge port is not forwarding.
+func (h *Host) allocIndex() int {
+	t := h.topo
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.nextIndex == 0 {
+		t.nextIndex = firstIndex
+	}
+	i := t.nextIndex
+	t.nextIndex++
+	return i
+}
+
+// firstIndex is above the indexes the kernel hands out itself in a young
+// namespace (lo, bridges, VXLAN devices).
+const firstIndex = 1000
 
 // writeSysctl writes a network sysctl of the calling thread's namespace.
 func writeSysctl(key, value string) error {
@@ -130,8 +140,8 @@ func (h *Host) close() {
 	if h.nl != nil {
 		h.nl.Close()
 	}
-	if h.raw != nil {
-		h.raw.Socket.Close()
+	if h.fnl != nil {
+		h.fnl.Close()
 	}
 	h.ns.Close()
 }

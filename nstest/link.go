@@ -24,6 +24,7 @@ type Interface struct {
 
 	mu    sync.Mutex
 	addrs []netip.Prefix
+	noLL  bool // made without an IPv6 link-local address (see addVeth)
 }
 
 // Name returns the interface's name in its namespace, such as "eth0".
@@ -109,6 +110,10 @@ func (i *Interface) addAddr(p netip.Prefix) error {
 	if err := i.host.topo.claimAddr(p, i.String()); err != nil {
 		return err
 	}
+	if err := i.linkLocalFor(p); err != nil {
+		i.host.topo.releaseAddr(p)
+		return err
+	}
 	if err := i.host.nl.AddrAdd(i.link(), nlAddr(p)); err != nil {
 		i.host.topo.releaseAddr(p)
 		return fmt.Errorf("add address %s: %w", p, err)
@@ -116,6 +121,21 @@ func (i *Interface) addAddr(p netip.Prefix) error {
 	i.mu.Lock()
 	i.addrs = append(i.addrs, p)
 	i.mu.Unlock()
+	return nil
+}
+
+// linkLocalFor gives the interface its IPv6 link-local address back before
+// it gets its first IPv6 address p.
+func (i *Interface) linkLocalFor(p netip.Prefix) error {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if !p.Addr().Is6() || !i.noLL {
+		return nil
+	}
+	if err := enableLinkLocal(i.host, i.name); err != nil {
+		return err
+	}
+	i.noLL = false
 	return nil
 }
 
@@ -179,15 +199,10 @@ func (t *Topology) connect(h *Host, br *Bridge, addrs []string) (*Interface, err
 func (t *Topology) plug(h, sw *Host, brIndex int, what string, prefixes []netip.Prefix) (*Interface, error) {
 	name := h.allocIfName()
 	port := t.portName(h.name + "-" + name)
-	v := &vethSpec{a: vethEnd{host: sw, name: port}, b: vethEnd{host: h, name: name}, master: brIndex}
-	if err := t.addVeth(v); err != nil {
-		return nil, fmt.Errorf("nstest: connect %q to %s: add veth %s/%s: %w", h.name, what, name, port, err)
-	}
-	pi := &Interface{host: sw, name: port, index: v.a.index}
-	hi := &Interface{host: h, name: name, index: v.b.index, peer: pi}
+	pi := &Interface{host: sw, name: port}
+	hi := &Interface{host: h, name: name, peer: pi}
 	pi.peer = hi
-	if err := hi.addAddrs(prefixes); err != nil {
-		sw.nl.LinkDel(pi.link()) // removes the host's end too
+	if err := t.addVeth(vethEnd{i: pi, master: brIndex}, vethEnd{i: hi, addrs: prefixes}, 0); err != nil {
 		return nil, fmt.Errorf("nstest: connect %q to %s: %w", h.name, what, err)
 	}
 	sw.addIface(pi)
@@ -195,20 +210,6 @@ func (t *Topology) plug(h, sw *Host, brIndex int, what string, prefixes []netip.
 	t.arm(pi, hi)
 	t.pend(pi, hi)
 	return hi, nil
-}
-
-// addAddrs adds addresses to a new end; on failure it removes those it
-// added.
-func (i *Interface) addAddrs(prefixes []netip.Prefix) error {
-	for _, p := range prefixes {
-		if err := i.addAddr(p); err != nil {
-			for _, q := range i.Addrs() {
-				i.host.topo.releaseAddr(q)
-			}
-			return fmt.Errorf("host %q: interface %s: %w", i.host.name, i.name, err)
-		}
-	}
-	return nil
 }
 
 // portName returns want if it is a valid interface name, or else a short
@@ -285,25 +286,11 @@ func (t *Topology) link(a, b *Host, aAddr, bAddr string, opts []LinkOption) (*In
 	if bn == "" {
 		bn = b.allocIfName()
 	}
-	v := &vethSpec{a: vethEnd{host: a, name: an}, b: vethEnd{host: b, name: bn}, mtu: lc.mtu}
-	if err := t.addVeth(v); err != nil {
-		return nil, nil, fmt.Errorf("nstest: link %q to %q: add veth %s/%s: %w", a.name, b.name, an, bn, err)
-	}
-	ai := &Interface{host: a, name: an, index: v.a.index}
-	bi := &Interface{host: b, name: bn, index: v.b.index, peer: ai}
+	ai := &Interface{host: a, name: an}
+	bi := &Interface{host: b, name: bn, peer: ai}
 	ai.peer = bi
-	fail := func(err error) (*Interface, *Interface, error) {
-		a.nl.LinkDel(ai.link()) // removes b's end too
+	if err := t.addVeth(vethEnd{i: ai, addrs: ap}, vethEnd{i: bi, addrs: bp}, lc.mtu); err != nil {
 		return nil, nil, fmt.Errorf("nstest: link %q to %q: %w", a.name, b.name, err)
-	}
-	if err := ai.addAddrs(ap); err != nil {
-		return fail(err)
-	}
-	if err := bi.addAddrs(bp); err != nil {
-		for _, p := range ai.Addrs() {
-			t.releaseAddr(p)
-		}
-		return fail(err)
 	}
 	a.addIface(ai)
 	b.addIface(bi)
@@ -341,15 +328,10 @@ func (t *Topology) connectBridges(a, b *Bridge, opts []LinkOption) (*Interface, 
 		return nil, nil, err
 	}
 	an, bn := t.portName(a.name+"-"+b.name), t.portName(b.name+"-"+a.name)
-	v := &vethSpec{a: vethEnd{host: fab, name: an}, b: vethEnd{host: fab, name: bn}, mtu: lc.mtu, master: a.index}
-	if err := t.addVeth(v); err != nil {
-		return nil, nil, fmt.Errorf("nstest: connect bridges %q and %q: add veth: %w", a.name, b.name, err)
-	}
-	ai := &Interface{host: fab, name: an, index: v.a.index}
-	bi := &Interface{host: fab, name: bn, index: v.b.index, peer: ai}
+	ai := &Interface{host: fab, name: an}
+	bi := &Interface{host: fab, name: bn, peer: ai}
 	ai.peer = bi
-	if err := fab.nl.LinkSetMasterByIndex(bi.link(), b.index); err != nil {
-		fab.nl.LinkDel(ai.link())
+	if err := t.addVeth(vethEnd{i: ai, master: a.index}, vethEnd{i: bi, master: b.index}, lc.mtu); err != nil {
 		return nil, nil, fmt.Errorf("nstest: connect bridges %q and %q: %w", a.name, b.name, err)
 	}
 	fab.addIface(ai)

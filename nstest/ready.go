@@ -1,11 +1,14 @@
 package nstest
 
 import (
+	"errors"
+	"sync"
 	"time"
 
-	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
+
+	"github.com/nstest/harness/internal/fastnl"
 )
 
 // A veth end that was just set up carries traffic only once the kernel's
@@ -46,17 +49,64 @@ func (t *Topology) ready() {
 		}
 		byHost[i.host] = append(byHost[i.host], i.index)
 	}
-	for _, h := range order {
-		h.waitUp(byHost[h])
+	// The hosts' sockets are bound already: no thread switches namespace
+	// to ask, so a few workers can ask at once.
+	work := make(chan *Host)
+	var wg sync.WaitGroup
+	for range min(readyWorkers, len(order)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for h := range work {
+				h.waitUp(byHost[h])
+			}
+		}()
 	}
+	for _, h := range order {
+		work <- h
+	}
+	close(work)
+	wg.Wait()
 }
 
+// readyWorkers is how many namespaces ready looks at concurrently.
+const readyWorkers = 4
+
 // waitUp waits until the links with the given indexes are operationally up,
-// or down administratively, or readyTimeout has passed.
+// or down administratively, or gone, or readyTimeout has passed. Usually
+// they are up by now and one look is enough; only then does it subscribe to
+// link events, and look again, so that no change falls in between.
 func (h *Host) waitUp(indexes []int) {
 	want := map[int]bool{}
 	for _, i := range indexes {
 		want[i] = true
+	}
+	done := func(ls fastnl.LinkState) bool { return ls.OperState == fastnl.OperUp || !ls.Up }
+	look := func() error {
+		if len(want) > lookOneByOne {
+			ls, err := h.fnl.Links()
+			if err != nil {
+				return err
+			}
+			for _, l := range ls {
+				if done(l) {
+					delete(want, l.Index)
+				}
+			}
+			return nil
+		}
+		for i := range want {
+			l, err := h.fnl.Link(i)
+			if errors.Is(err, unix.ENODEV) || err == nil && done(l) {
+				delete(want, i)
+			} else if err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if look() != nil || len(want) == 0 {
+		return
 	}
 	var s *nl.NetlinkSocket
 	err := h.ns.Do(func() (err error) {
@@ -67,19 +117,8 @@ func (h *Host) waitUp(indexes []int) {
 		return
 	}
 	defer s.Close()
-	check := func(l netlink.Link) {
-		a := l.Attrs()
-		if a.OperState == netlink.OperUp || a.Flags&unix.IFF_UP == 0 {
-			delete(want, a.Index)
-		}
-	}
-	// Subscribed first, then listed: no change can fall between the two.
-	links, err := h.nl.LinkList()
-	if err != nil {
+	if look() != nil {
 		return
-	}
-	for _, l := range links {
-		check(l)
 	}
 	deadline := time.Now().Add(readyTimeout)
 	for len(want) > 0 {
@@ -97,10 +136,13 @@ func (h *Host) waitUp(indexes []int) {
 			if m.Header.Type != unix.RTM_NEWLINK {
 				continue
 			}
-			hdr := unix.NlMsghdr{Len: m.Header.Len, Type: m.Header.Type, Flags: m.Header.Flags, Seq: m.Header.Seq, Pid: m.Header.Pid}
-			if l, err := netlink.LinkDeserialize(&hdr, m.Data); err == nil {
-				check(l)
+			if l, ok := fastnl.ParseLink(m.Data); ok && done(l) {
+				delete(want, l.Index)
 			}
 		}
 	}
 }
+
+// lookOneByOne is how many links waitUp asks about one by one; for more it
+// lists them all in one dump.
+const lookOneByOne = 4

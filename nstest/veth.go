@@ -3,127 +3,180 @@ package nstest
 import (
 	"errors"
 	"fmt"
-
-	"github.com/vishvananda/netlink"
+	"net/netip"
+	"os"
 
 	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
+
+	"github.com/nstest/harness/internal/fastnl"
 )
 
-// Veth pairs are made with one RTM_NEWLINK request of our own, because it
-// carries what the netlink library's cannot: an interface index chosen for
-// each end, the master bridge, and both ends up at once.
+// The build path. A veth pair is made and configured with one batch of
+// netlink requests per namespace, each batch one system call that the kernel
+// works through in order: in the first end's namespace the pair itself (both
+// indexes chosen here, so no lookup is needed, the first end already
+// enslaved to its bridge), then that end's addresses and "up"; in the
+// peer's namespace its addresses and "up". The naive order costs seven round
+// trips per Connect.
 //
-// The chosen indexes matter. The kernel's link-watch code handles a carrier
-// change at once only for a device whose index differs from its peer's
-// ("stacked" devices); otherwise it batches the event for up to a second, and
-// until then the device's queue is inactive and a bridge port is not
-// forwarding. Two fresh namespaces both number their first veth 2, so
-// without care a direct link comes up a second late. Indexes here come from a
-// counter shared by the topology, so the two ends always differ.
+// IPv6 link-local addresses are made only where IPv6 is used: an end
+// without an IPv6 address gets addr_gen_mode none (the fabric has it as its
+// default), so it sends no DAD probes, router solicitations or MLD reports,
+// which on a big bridge reach every port. Adding an IPv6 address later turns
+// link-local generation back on (enableLinkLocal).
 
-// firstIndex is above the indexes the kernel hands out in a young namespace
-// (lo, bridges); a clash is retried with the next number.
-const firstIndex = 1000
-
+// vethEnd is one end of a veth pair to make.
 type vethEnd struct {
-	host  *Host
-	name  string
-	index int // filled in
+	i      *Interface // host and name set; addVeth sets index and addrs
+	master int        // index of the bridge to enslave it to, or 0
+	addrs  []netip.Prefix
 }
 
-type vethSpec struct {
-	a, b   vethEnd
-	mtu    int
-	master int // bridge index in a's namespace, or 0
-}
+// maxIndexTries bounds the retries when a chosen interface index is taken.
+const maxIndexTries = 16
 
-// rawSocket returns the host's socket for requests the netlink library
-// cannot make, opening it in the host's namespace on first use.
-func (h *Host) rawSocket() (*nl.SocketHandle, error) {
-	h.rawOnce.Do(func() {
-		h.rawErr = h.ns.Do(func() error {
-			s, err := nl.Subscribe(unix.NETLINK_ROUTE)
-			if err == nil {
-				h.raw = &nl.SocketHandle{Socket: s}
-			}
-			return err
-		})
-	})
-	return h.raw, h.rawErr
-}
-
-// nextIndexPair reserves two interface indexes.
-func (t *Topology) nextIndexPair() (int, int) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.nextIndex == 0 {
-		t.nextIndex = firstIndex
-	}
-	i := t.nextIndex
-	t.nextIndex += 2
-	return i, i + 1
-}
-
-// addVeth creates the pair described by v, both ends up, and fills in their
-// indexes.
-func (t *Topology) addVeth(v *vethSpec) error {
-	sock, err := v.a.host.rawSocket()
-	if err != nil {
+// addVeth makes the veth pair a-b with both ends configured and up. On
+// failure nothing is left: no link, no claimed address.
+func (t *Topology) addVeth(a, b vethEnd, mtu int) error {
+	if err := t.claimAll(a, b); err != nil {
 		return err
 	}
+	err := t.makeVeth(a, b, mtu)
+	if err != nil {
+		for _, e := range []vethEnd{a, b} {
+			for _, p := range e.addrs {
+				t.releaseAddr(p)
+			}
+		}
+		return err
+	}
+	for _, e := range []vethEnd{a, b} {
+		e.i.mu.Lock()
+		e.i.addrs = append(e.i.addrs, e.addrs...)
+		e.i.mu.Unlock()
+	}
+	return nil
+}
+
+// claimAll claims the addresses of both ends, or none of them.
+func (t *Topology) claimAll(a, b vethEnd) error {
+	var claimed []netip.Prefix
+	for _, e := range []vethEnd{a, b} {
+		for _, p := range e.addrs {
+			if err := t.claimAddr(p, e.i.String()); err != nil {
+				for _, c := range claimed {
+					t.releaseAddr(c)
+				}
+				return fmt.Errorf("host %q: interface %s: %w", e.i.host.name, e.i.name, err)
+			}
+			claimed = append(claimed, p)
+		}
+	}
+	return nil
+}
+
+// step is a request with what to say if it fails.
+type step struct {
+	r    *fastnl.Request
+	what string
+}
+
+func (t *Topology) makeVeth(a, b vethEnd, mtu int) error {
+	ah, bh := a.i.host, b.i.host
 	for try := 0; ; try++ {
-		ai, bi := t.nextIndexPair()
-		err := sendVeth(sock, v, ai, bi)
-		if errors.Is(err, unix.EBUSY) && try < 8 {
-			continue // an index the kernel gave to something else: take the next
+		a.i.index, b.i.index = ah.allocIndex(), bh.allocIndex()
+		aCfg := a.config(true)
+		pair := fastnl.End{Name: a.i.name, Index: a.i.index, Master: a.master, MTU: mtu, Up: len(aCfg) == 0}
+		peer := fastnl.End{Name: b.i.name, Index: b.i.index, MTU: mtu}
+		if bh != ah {
+			peer.NSFd = bh.ns.Fd()
+		}
+		steps := append([]step{{fastnl.AddVeth(pair, peer), fmt.Sprintf("add veth %s/%s", a.i.name, b.i.name)}}, aCfg...)
+		var bCfg []step
+		if b.master != 0 {
+			bCfg = append(bCfg, step{fastnl.SetMaster(b.i.index, b.master), "enslave " + b.i.name})
+		}
+		bCfg = append(bCfg, b.config(false)...)
+		if bh == ah {
+			steps, bCfg = append(steps, bCfg...), nil
+		}
+		failed, err := ah.exec(steps)
+		if failed == 0 {
+			if errors.Is(err, unix.EBUSY) && try < maxIndexTries {
+				continue // an index was taken; the counters moved on
+			}
+			return err // nothing was made
+		}
+		if err == nil && bCfg != nil {
+			_, err = bh.exec(bCfg)
 		}
 		if err != nil {
-			return err
+			ah.fnl.Do(fastnl.DelLink(a.i.index)) // removes the peer too
 		}
-		v.a.index, v.b.index = ai, bi
-		if err := v.b.host.nl.LinkSetUp(vethLink(v.b)); err != nil {
-			v.a.host.nl.LinkDel(vethLink(v.a))
-			return fmt.Errorf("set %s up: %w", v.b.name, err)
-		}
+		return err
+	}
+}
+
+// config returns the requests that configure an end after its creation:
+// IPv6 link-local generation, addresses, up. For the pair's first end in the
+// fabric with no addresses there are none: it is up in the creation message.
+func (e vethEnd) config(first bool) []step {
+	var out []step
+	i, h := e.i, e.i.host
+	v6 := false
+	for _, p := range e.addrs {
+		v6 = v6 || p.Addr().Is6()
+	}
+	switch {
+	case !v6 && h.kind != "fabric":
+		out = append(out, step{fastnl.SetAddrGenMode(i.index, nl.IN6_ADDR_GEN_MODE_NONE), "set addr_gen_mode of " + i.name})
+	case v6 && h.kind == "fabric":
+		out = append(out, step{fastnl.SetAddrGenMode(i.index, nl.IN6_ADDR_GEN_MODE_EUI64), "set addr_gen_mode of " + i.name})
+	}
+	i.noLL = !v6
+	if first && len(out) == 0 && len(e.addrs) == 0 {
 		return nil
 	}
+	for _, p := range e.addrs {
+		var flags uint32
+		if p.Addr().Is6() {
+			flags = nodad
+		}
+		out = append(out, step{fastnl.AddAddr(i.index, p, flags), fmt.Sprintf("host %q: interface %s: add address %s", h.name, i.name, p)})
+	}
+	return append(out, step{fastnl.SetUp(i.index), fmt.Sprintf("set %s up in %q", i.name, h.name)})
 }
 
-func vethLink(e vethEnd) netlink.Link {
-	return &netlink.Device{LinkAttrs: netlink.LinkAttrs{Name: e.name, Index: e.index}}
+// exec sends the steps as one batch. It returns the first failure and its
+// position, or -1 and nil.
+func (h *Host) exec(steps []step) (int, error) {
+	reqs := make([]*fastnl.Request, len(steps))
+	for k, s := range steps {
+		reqs[k] = s.r
+	}
+	errs, err := h.fnl.Exec(reqs...)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", steps[0].what, err)
+	}
+	for k, e := range errs {
+		if e != nil {
+			return k, fmt.Errorf("%s: %w", steps[k].what, e)
+		}
+	}
+	return -1, nil
 }
 
-func sendVeth(sock *nl.SocketHandle, v *vethSpec, ai, bi int) error {
-	req := nl.NewNetlinkRequest(unix.RTM_NEWLINK, unix.NLM_F_CREATE|unix.NLM_F_EXCL|unix.NLM_F_ACK)
-	req.Sockets = map[int]*nl.SocketHandle{unix.NETLINK_ROUTE: sock}
-	msg := nl.NewIfInfomsg(unix.AF_UNSPEC)
-	msg.Index = int32(ai)
-	msg.Flags, msg.Change = unix.IFF_UP, unix.IFF_UP
-	req.AddData(msg)
-	req.AddData(nl.NewRtAttr(unix.IFLA_IFNAME, nl.ZeroTerminated(v.a.name)))
-	if v.mtu > 0 {
-		req.AddData(nl.NewRtAttr(unix.IFLA_MTU, nl.Uint32Attr(uint32(v.mtu))))
+// enableLinkLocal turns IPv6 link-local address generation back on for an
+// interface that was made without (see addVeth), before it gets an IPv6
+// address. Writing the device's sysctl, unlike the netlink attribute, also
+// makes the address at once if the interface is up.
+func enableLinkLocal(h *Host, name string) error {
+	err := h.ns.Do(func() error {
+		return os.WriteFile("/proc/sys/net/ipv6/conf/"+name+"/addr_gen_mode", []byte("0"), 0)
+	})
+	if err != nil {
+		return fmt.Errorf("turn on IPv6 link-local address: %w", err)
 	}
-	if v.master > 0 {
-		req.AddData(nl.NewRtAttr(unix.IFLA_MASTER, nl.Uint32Attr(uint32(v.master))))
-	}
-	info := nl.NewRtAttr(unix.IFLA_LINKINFO, nil)
-	info.AddRtAttr(nl.IFLA_INFO_KIND, nl.NonZeroTerminated("veth"))
-	data := info.AddRtAttr(nl.IFLA_INFO_DATA, nil)
-	peer := data.AddRtAttr(nl.VETH_INFO_PEER, nil)
-	pm := nl.NewIfInfomsgChild(peer, unix.AF_UNSPEC)
-	pm.Index = int32(bi)
-	// The peer cannot be created up: veth_open refuses (ENOTCONN) until
-	// both ends exist. addVeth sets it up afterwards.
-	peer.AddRtAttr(unix.IFLA_IFNAME, nl.ZeroTerminated(v.b.name))
-	if v.mtu > 0 {
-		peer.AddRtAttr(unix.IFLA_MTU, nl.Uint32Attr(uint32(v.mtu)))
-	}
-	if v.b.host != v.a.host {
-		peer.AddRtAttr(unix.IFLA_NET_NS_FD, nl.Uint32Attr(uint32(v.b.host.ns.Fd())))
-	}
-	req.AddData(info)
-	_, err := req.Execute(unix.NETLINK_ROUTE, 0)
-	return err
+	return nil
 }

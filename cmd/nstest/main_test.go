@@ -121,7 +121,7 @@ func TestRunFailingExpectation(t *testing.T) {
 	for _, want := range []string{
 		"TEST: h2 -> h1 reachable ", "[ OK ]\n",
 		"TEST: h1 -> h3 reachable ", "[FAIL]\n",
-		"broken.yaml:8:25: nstest: h1 -> h3 (10.0.0.3): expected reachable",
+		"broken.yaml:8:25: nstest: h1 -> h3 (10.0.0.3): want reachable",
 		"Results: 2/3 checks passed, 1 FAILED",
 	} {
 		if !strings.Contains(r.stdout, want) {
@@ -186,7 +186,7 @@ func TestRunJUnit(t *testing.T) {
 			failed = append(failed, fmt.Sprintf("%s line %d: %s: %s", c.Name, c.Line, c.Failure.Type, c.Failure.Message))
 		}
 	}
-	if len(failed) != 1 || !strings.HasPrefix(failed[0], "h1 -> h3 reachable line 8: reachable: nstest: h1 -> h3 (10.0.0.3): expected reachable") {
+	if len(failed) != 1 || !strings.HasPrefix(failed[0], "h1 -> h3 reachable line 8: reachable: nstest: h1 -> h3 (10.0.0.3): want reachable") {
 		t.Errorf("failed cases %q: want h1 -> h3 reachable, line 8", failed)
 	}
 }

@@ -185,7 +185,7 @@ expect:
 	if err == nil {
 		t.Fatal("Verify did not fail the test for two failed expectations")
 	}
-	for _, s := range []string{"v.yaml:14:", "h1 -> h3", "expected reachable", "v.yaml:15:", "h2 -> h1", "expected unreachable"} {
+	for _, s := range []string{"v.yaml:14:", "h1 -> h3", "want reachable", "v.yaml:15:", "h2 -> h1", "want unreachable"} {
 		if !strings.Contains(err.Error(), s) {
 			t.Errorf("failure %q: want it to contain %q", err, s)
 		}

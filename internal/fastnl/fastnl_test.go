@@ -1,0 +1,217 @@
+package fastnl_test
+
+import (
+	"errors"
+	"net/netip"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+
+	"github.com/nstest/harness/internal/fastnl"
+	"github.com/nstest/harness/internal/ns"
+	"github.com/nstest/harness/internal/rootcheck"
+	"github.com/nstest/harness/internal/rootless"
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(rootless.Run(func() int { return rootcheck.Main(m.Run) }))
+}
+
+// space is a namespace with a fastnl connection and a netlink handle.
+type space struct {
+	n *ns.NS
+	c *fastnl.Conn
+	h *netlink.Handle
+}
+
+func newSpace(t *testing.T) *space {
+	t.Helper()
+	if err := rootless.Probe(); err != nil {
+		t.Skipf("needs CAP_NET_ADMIN to build network namespaces: %v", err)
+	}
+	n, err := ns.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &space{n: n}
+	if err := n.Do(func() (err error) { s.c, err = fastnl.Open(); return err }); err != nil {
+		t.Fatal(err)
+	}
+	if s.h, err = netlink.NewHandleAt(netns.NsHandle(n.Fd())); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.h.Close(); s.c.Close(); n.Close() })
+	return s
+}
+
+func (s *space) sysctl(t *testing.T, key string) string {
+	t.Helper()
+	var v string
+	err := s.n.Do(func() error {
+		b, err := os.ReadFile("/proc/sys/" + strings.ReplaceAll(key, ".", "/"))
+		v = strings.TrimSpace(string(b))
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func TestAddVethConfiguresBothEndsInOneMessage(t *testing.T) {
+	fab, host := newSpace(t), newSpace(t)
+	if err := fab.n.Do(func() error {
+		return os.WriteFile("/proc/sys/net/ipv6/conf/default/addr_gen_mode", []byte("1"), 0)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := fab.c.Do(fastnl.AddBridge(fastnl.Bridge{Name: "br0", Index: 10, Up: true, NoSnooping: true})); err != nil {
+		t.Fatalf("add bridge: %v", err)
+	}
+	err := fab.c.Do(fastnl.AddVeth(
+		fastnl.End{Name: "port0", Index: 20, Master: 10, Up: true},
+		fastnl.End{Name: "eth0", Index: 30, NSFd: host.n.Fd(), MTU: 1400},
+	))
+	if err != nil {
+		t.Fatalf("add veth: %v", err)
+	}
+	err = host.c.Do(
+		fastnl.SetAddrGenMode(30, nl.IN6_ADDR_GEN_MODE_NONE),
+		fastnl.AddAddr(30, netip.MustParsePrefix("10.1.2.3/24"), 0),
+		fastnl.SetUp(30),
+	)
+	if err != nil {
+		t.Fatalf("configure eth0: %v", err)
+	}
+	port, err := fab.h.LinkByName("port0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := port.Attrs(); a.Index != 20 || a.MasterIndex != 10 || a.Flags&unix.IFF_UP == 0 {
+		t.Errorf("port0: index %d master %d flags %v, want index 20, master 10, up", a.Index, a.MasterIndex, a.Flags)
+	}
+	eth, err := host.h.LinkByName("eth0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := eth.Attrs(); a.Index != 30 || a.Flags&unix.IFF_UP == 0 || a.MTU != 1400 {
+		t.Errorf("eth0: index %d flags %v mtu %d, want index 30, up, mtu 1400", a.Index, a.Flags, a.MTU)
+	}
+	addrs, err := host.h.AddrList(eth, netlink.FAMILY_V4)
+	if err != nil || len(addrs) != 1 || addrs[0].IPNet.String() != "10.1.2.3/24" || addrs[0].Broadcast.String() != "10.1.2.255" {
+		t.Errorf("eth0 addresses %v (%v), want 10.1.2.3/24 brd 10.1.2.255", addrs, err)
+	}
+	if v := host.sysctl(t, "net.ipv6.conf.eth0.addr_gen_mode"); v != "1" {
+		t.Errorf("eth0 addr_gen_mode %s, want 1 (none)", v)
+	}
+	if v := fab.sysctl(t, "net.ipv6.conf.port0.addr_gen_mode"); v != "1" {
+		t.Errorf("port0 addr_gen_mode %s, want 1 (none)", v)
+	}
+	if v := fab.sysctl(t, "net.ipv6.conf.br0.addr_gen_mode"); v != "1" {
+		t.Errorf("br0 addr_gen_mode %s, want 1 (none)", v)
+	}
+	br, err := fab.h.LinkByName("br0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := br.(*netlink.Bridge).MulticastSnooping; s == nil || *s {
+		t.Errorf("br0 multicast snooping %v, want off", s)
+	}
+	// Operationally up soon after: both ends are up and the port forwards.
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		ls, err := host.c.Link(30)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ls.OperState == fastnl.OperUp {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("eth0 operstate %d after 2s, want up", ls.OperState)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestNoLinkLocalUntilModeChanges(t *testing.T) {
+	a, b := newSpace(t), newSpace(t)
+	err := a.c.Do(fastnl.AddVeth(fastnl.End{Name: "eth0", Index: 2, Up: true}, fastnl.End{Name: "eth0", Index: 2, NSFd: b.n.Fd()}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.c.Do(fastnl.SetAddrGenMode(2, nl.IN6_ADDR_GEN_MODE_NONE), fastnl.SetUp(2)); err != nil {
+		t.Fatal(err)
+	}
+	ll := func(s *space) []netlink.Addr {
+		l, err := s.h.LinkByIndex(2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		as, err := s.h.AddrList(l, netlink.FAMILY_V6)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return as
+	}
+	// a's end generates a link-local address once the carrier is up.
+	deadline := time.Now().Add(2 * time.Second)
+	for len(ll(a)) == 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if len(ll(a)) == 0 {
+		t.Fatal("the end with the default addr_gen_mode got no link-local address")
+	}
+	if as := ll(b); len(as) != 0 {
+		t.Fatalf("the end with addr_gen_mode none has %v", as)
+	}
+	// Switching the mode through the device's sysctl makes the address.
+	if err := b.n.Do(func() error {
+		return os.WriteFile("/proc/sys/net/ipv6/conf/eth0/addr_gen_mode", []byte("0"), 0)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	as := ll(b)
+	if len(as) != 1 || !as[0].IP.IsLinkLocalUnicast() {
+		t.Fatalf("after addr_gen_mode 0: addresses %v, want one link-local", as)
+	}
+}
+
+func TestPeerCannotBeUpInCreation(t *testing.T) {
+	a, b := newSpace(t), newSpace(t)
+	err := a.c.Do(fastnl.AddVeth(fastnl.End{Name: "eth0"}, fastnl.End{Name: "eth0", NSFd: b.n.Fd(), Up: true}))
+	if !errors.Is(err, unix.ENOTCONN) {
+		t.Fatalf("veth with its peer up in the creation message: %v; fastnl.End documents ENOTCONN", err)
+	}
+}
+
+func TestErrorsCarryErrnoAndKernelMessage(t *testing.T) {
+	s := newSpace(t)
+	errs, err := s.c.Exec(
+		fastnl.SetUp(1),
+		fastnl.SetUp(999),
+		fastnl.AddAddr(999, netip.MustParsePrefix("10.0.0.1/8"), 0),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if errs[0] != nil {
+		t.Errorf("set lo up: %v", errs[0])
+	}
+	if !errors.Is(errs[1], unix.ENODEV) {
+		t.Errorf("set link 999 up: %v, want ENODEV", errs[1])
+	}
+	if errs[2] == nil {
+		t.Errorf("address on link 999: no error")
+	}
+	ls, err := s.c.Links()
+	if err != nil || len(ls) != 1 || ls[0].Index != 1 || !ls[0].Up {
+		t.Errorf("links %v (%v), want lo up", ls, err)
+	}
+}

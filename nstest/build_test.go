@@ -1,0 +1,165 @@
+package nstest_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/vishvananda/netlink"
+
+	"github.com/nstest/harness/nstest"
+)
+
+// linkLocals returns the IPv6 link-local addresses of the interface called
+// name in h, as the kernel reports them.
+func linkLocals(t *testing.T, h *nstest.Host, name string) []string {
+	t.Helper()
+	var out []string
+	err := h.Do(func() error {
+		l, err := netlink.LinkByName(name)
+		if err != nil {
+			return err
+		}
+		as, err := netlink.AddrList(l, netlink.FAMILY_V6)
+		for _, a := range as {
+			if a.IP.IsLinkLocalUnicast() {
+				out = append(out, a.IP.String())
+			}
+		}
+		return err
+	})
+	require.NoError(t, err)
+	return out
+}
+
+// An interface without IPv6 addresses makes no link-local address (no DAD,
+// router solicitations or MLD on the bridge); giving it an IPv6 address
+// later brings the link-local address back, and IPv6 works.
+func TestLinkLocalOnlyWhereIPv6IsUsed(t *testing.T) {
+	t.Parallel()
+	topo := nstest.New(t)
+	br := topo.AddBridge("br1")
+	a, b := topo.AddHost("a"), topo.AddHost("b")
+	ai := topo.Connect(a, br, "10.0.0.1/24")
+	topo.Connect(b, br, "10.0.0.2/24", "fd00::2/64")
+	nstest.RequireReachable(t, a, "b")
+
+	assert.Empty(t, linkLocals(t, a, "eth0"), "IPv4-only host end")
+	assert.Empty(t, linkLocals(t, topo.Fabric(), ai.Peer().Name()), "bridge port")
+	assert.Len(t, linkLocals(t, b, "eth0"), 1, "host end with an IPv6 address")
+
+	require.NoError(t, ai.AddAddr("fd00::1/64"))
+	assert.Len(t, linkLocals(t, a, "eth0"), 1, "after AddAddr of an IPv6 address")
+	nstest.AssertReachable(t, a, "fd00::2")
+	nstest.AssertReachable(t, b, "fd00::1")
+}
+
+func TestBridgeAddAddrIPv6GetsLinkLocal(t *testing.T) {
+	t.Parallel()
+	topo := nstest.New(t)
+	br := topo.AddBridge("br1")
+	h := topo.AddHost("h")
+	topo.Connect(h, br, "fd00::2/64")
+	assert.Empty(t, linkLocals(t, topo.Fabric(), "br1"))
+	require.NoError(t, br.AddAddr("fd00::1/64"))
+	assert.Len(t, linkLocals(t, topo.Fabric(), "br1"), 1)
+	nstest.AssertReachable(t, h, "br1")
+}
+
+// Connect asks the kernel for interface indexes it chooses itself; one that
+// is taken already (here by a device the test made) is skipped, and Index
+// reports the index the kernel gave.
+func TestConnectSkipsTakenIndex(t *testing.T) {
+	t.Parallel()
+	topo := nstest.New(t)
+	br := topo.AddBridge("br1")
+	h, g := topo.AddHost("h"), topo.AddHost("g")
+	err := h.Do(func() error {
+		return netlink.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "x0"}, PeerName: "x1"})
+	})
+	require.NoError(t, err)
+	hi := topo.Connect(h, br, "10.0.0.1/24")
+	topo.Connect(g, br, "10.0.0.2/24")
+	var idx int
+	require.NoError(t, h.Do(func() error {
+		l, err := netlink.LinkByName("eth0")
+		if err == nil {
+			idx = l.Attrs().Index
+		}
+		return err
+	}))
+	assert.Equal(t, idx, hi.Index())
+	assert.NotContains(t, []int{1, 2, 3}, hi.Index(), "lo, x0 and x1 hold 1 to 3")
+	nstest.AssertReachable(t, h, "g")
+}
+
+// A Connect that fails leaves no link behind, in the host or the fabric.
+func TestFailedConnectLeavesNothing(t *testing.T) {
+	t.Parallel()
+	links := func(h *nstest.Host) string {
+		var names []string
+		err := h.Do(func() error {
+			ls, err := netlink.LinkList()
+			for _, l := range ls {
+				names = append(names, l.Attrs().Name)
+			}
+			return err
+		})
+		if err != nil {
+			return err.Error()
+		}
+		return strings.Join(names, " ")
+	}
+	for _, bad := range []string{
+		"10.0.0.1/24", // a's: the topology refuses it before any netlink call
+		"ff02::5/64",  // multicast: the kernel refuses it after the pair exists
+	} {
+		t.Run(bad, func(t *testing.T) { failConnect(t, links, bad) })
+	}
+}
+
+func failConnect(t *testing.T, links func(*nstest.Host) string, bad string) {
+	var before, after, bLinks string
+	err := nstest.Run("failed-connect", nil, func(tb testing.TB) {
+		topo := nstest.New(tb)
+		br := topo.AddBridge("br1")
+		a, b := topo.AddHost("a"), topo.AddHost("b")
+		topo.Connect(a, br, "10.0.0.1/24")
+		before = links(topo.Fabric())
+		// Runs after the failed Connect, before the teardown.
+		tb.Cleanup(func() { after, bLinks = links(topo.Fabric()), links(b) })
+		topo.Connect(b, br, "10.0.0.9/24", bad)
+	})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `connect "b" to bridge "br1"`)
+	assert.Contains(t, err.Error(), bad)
+	if strings.HasPrefix(bad, "ff02") {
+		assert.Contains(t, err.Error(), "add address "+bad, "the kernel's refusal")
+	}
+	assert.Equal(t, before, after, "fabric links")
+	assert.Equal(t, "lo", bLinks, "links of b")
+}
+
+// Two bridges joined by a cable carry traffic between their hosts, and a
+// Link's MTU option sets both ends.
+func TestConnectBridgesAndLinkMTU(t *testing.T) {
+	t.Parallel()
+	topo := nstest.New(t)
+	br1, br2 := topo.AddBridge("br1"), topo.AddBridge("br2")
+	a, b := topo.AddHost("a"), topo.AddHost("b")
+	topo.Connect(a, br1, "10.0.0.1/24")
+	topo.Connect(b, br2, "10.0.0.2/24")
+	p1, p2 := topo.ConnectBridges(br1, br2)
+	assert.Equal(t, p2, p1.Peer())
+	nstest.AssertReachable(t, a, "b")
+
+	c, d := topo.AddHost("c"), topo.AddHost("d")
+	ci, di := topo.Link(c, d, "10.9.0.1/30", "10.9.0.2/30", nstest.MTU(1280))
+	for _, i := range []*nstest.Interface{ci, di} {
+		mtu, err := i.MTU()
+		require.NoError(t, err)
+		assert.Equal(t, 1280, mtu, i.String())
+	}
+	nstest.AssertReachable(t, c, "d")
+}
