@@ -163,3 +163,17 @@ func TestConnectBridgesAndLinkMTU(t *testing.T) {
 	}
 	nstest.AssertReachable(t, c, "d")
 }
+
+// The two ends of a veth pair get different interface indexes, even between
+// two fresh namespaces that would both number their first device 2: the
+// kernel's link-watch code defers the carrier change of a device whose index
+// equals its peer's by up to a second, and during it packets are dropped.
+func TestVethEndsHaveDistinctIndexes(t *testing.T) {
+	t.Parallel()
+	topo := nstest.New(t)
+	a, b := topo.Link(topo.AddHost("a"), topo.AddHost("b"), "10.0.0.1/24", "10.0.0.2/24")
+	assert.NotEqual(t, a.Index(), b.Index())
+	br := topo.AddBridge("br1")
+	h := topo.Connect(topo.AddHost("c"), br, "10.0.1.1/24")
+	assert.NotEqual(t, h.Index(), h.Peer().Index())
+}
