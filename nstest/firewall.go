@@ -57,8 +57,8 @@ func (h *Host) ruleAddr(s string) (string, error) {
 }
 
 // FlushFirewall removes every rule, NAT mapping and MSS clamp that Firewall,
-// Masquerade, ForwardPort and ClampMSS installed in the host's namespace, and
-// the random drop that Impair uses for loss where the kernel has no netem.
+// Masquerade, ForwardPort and ClampMSS installed in the host's namespace.
+// Impairments stay: reset them with Impair(Impairment{}).
 func (h *Host) FlushFirewall() error {
 	if err := firewall.Flush(h.ns.Fd()); err != nil {
 		return fmt.Errorf("nstest: host %q: %w", h.name, err)

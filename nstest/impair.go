@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/nstest/harness/internal/qdisc"
+	"github.com/nstest/harness/nstest/firewall"
 )
 
 // Impairment describes what a link does to the packets it sends: delay with
@@ -22,12 +23,27 @@ var ErrUnsupported = qdisc.ErrUnsupported
 // Impair sets the impairment of packets leaving the interface, replacing any
 // earlier one; the zero Impairment resets the link. Rate uses a tbf qdisc;
 // delay, jitter and loss use netem. Where the kernel has no netem, loss falls
-// back to an nf_tables rule dropping that share of packets, and delay or
-// jitter return an error wrapping ErrUnsupported that names
-// CONFIG_NET_SCH_NETEM.
+// back to an nf_tables rule at the other end of the veth pair that drops that
+// share of the frames arriving there (ARP included, unseen by the sender, as
+// netem's loss), and delay or jitter return an error wrapping ErrUnsupported
+// that names CONFIG_NET_SCH_NETEM.
 func (i *Interface) Impair(im Impairment) error {
-	if err := qdisc.Apply(i.host.nl, i.index, qdisc.Impairment(im), i.host.ns.Fd()); err != nil {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	drop, err := qdisc.ApplyTracked(i.host.nl, i.index, qdisc.Impairment(im), i.dropArriving, i.lossByDrop)
+	i.lossByDrop = drop
+	if err != nil {
 		return fmt.Errorf("nstest: interface %s: impair: %w", i, err)
 	}
 	return nil
+}
+
+// dropArriving drops percent of the frames arriving at the interface's peer:
+// the loss fallback of Impair.
+func (i *Interface) dropArriving(percent float64) error {
+	p := i.peer
+	if p == nil {
+		return fmt.Errorf("interface %s has no veth peer to drop frames at", i)
+	}
+	return firewall.DropFrames(p.host.ns.Fd(), p.name, percent)
 }

@@ -22,9 +22,10 @@ type Interface struct {
 	index int
 	peer  *Interface
 
-	mu    sync.Mutex
-	addrs []netip.Prefix
-	noLL  bool // made without an IPv6 link-local address (see addVeth)
+	mu         sync.Mutex
+	addrs      []netip.Prefix
+	lossByDrop bool // Impair installed an nf_tables drop rule for loss
+	noLL       bool // made without an IPv6 link-local address (see addVeth)
 }
 
 // Name returns the interface's name in its namespace, such as "eth0".

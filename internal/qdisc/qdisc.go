@@ -49,6 +49,28 @@ func Apply(h *netlink.Handle, linkIndex int, im Impairment, nsFd int) error {
 		return fmt.Errorf("impairment on link %d: %w", linkIndex, err)
 	}
 	name := link.Attrs().Name
+	drop := func(percent float64) error { return firewall.RandomDrop(nsFd, name, percent, firewall.Egress) }
+	_, err = ApplyTracked(h, linkIndex, im, drop, true)
+	return err
+}
+
+// ApplyTracked is Apply for a caller that places the fallback drop itself
+// and remembers whether one is in place: drop(percent) sets or (with 0)
+// removes it, clearDrop says whether one may exist now, and the result says
+// whether one is installed afterwards. With nothing to add or remove it
+// never calls drop, so impairments without loss work on kernels without
+// nf_tables.
+func ApplyTracked(h *netlink.Handle, linkIndex int, im Impairment, drop func(percent float64) error, clearDrop bool) (dropInstalled bool, err error) {
+	err = apply(h, linkIndex, im, drop, clearDrop, &dropInstalled)
+	return dropInstalled, err
+}
+
+func apply(h *netlink.Handle, linkIndex int, im Impairment, setDrop func(float64) error, clearDrop bool, dropInstalled *bool) error {
+	link, err := h.LinkByIndex(linkIndex)
+	if err != nil {
+		return fmt.Errorf("impairment on link %d: %w", linkIndex, err)
+	}
+	name := link.Attrs().Name
 	if err := im.check(); err != nil {
 		return fmt.Errorf("impairment on %q: %w", name, err)
 	}
@@ -84,9 +106,13 @@ func Apply(h *netlink.Handle, linkIndex int, im Impairment, nsFd int) error {
 	if !netem {
 		drop = im.Loss
 	}
-	if err := firewall.RandomDrop(nsFd, name, drop, firewall.Egress); err != nil {
-		return fmt.Errorf("impairment on %q: loss without netem: %w", name, err)
+	*dropInstalled = clearDrop // until known otherwise
+	if drop > 0 || clearDrop {
+		if err := setDrop(drop); err != nil {
+			return fmt.Errorf("impairment on %q: loss without netem: %w", name, err)
+		}
 	}
+	*dropInstalled = drop > 0
 	return nil
 }
 

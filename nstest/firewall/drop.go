@@ -113,3 +113,61 @@ func dropRules(c *nftables.Conn, spec *chainSpec, dir Direction, iface string) (
 	}
 	return out, nil
 }
+
+// FramesTable is the netdev-family table DropFrames keeps its chains in.
+const FramesTable = "nstest-frames"
+
+// DropFrames drops percent of the frames that arrive on iface, at the
+// device's ingress hook (netdev family): before the stack or a bridge sees
+// them, ARP and neighbour discovery included, and without the sender
+// noticing anything, as if the wire had lost them. Placed on the far end of
+// a veth pair it imitates netem loss on the near end. Zero removes the drop.
+// The kernel needs CONFIG_NF_TABLES_NETDEV.
+func DropFrames(nsFd int, iface string, percent float64) error {
+	what := fmt.Sprintf("firewall: drop %g%% of frames arriving on %q", percent, iface)
+	if err := checkIface(iface); err != nil || iface == "" {
+		return fmt.Errorf("%s: invalid interface name", what)
+	}
+	if math.IsNaN(percent) || percent < 0 || percent > 100 {
+		return fmt.Errorf("%s: not a percentage between 0 and 100", what)
+	}
+	c, err := conn(nsFd)
+	if err != nil {
+		return err
+	}
+	tb := &nftables.Table{Name: FramesTable, Family: nftables.TableFamilyNetdev}
+	chain := "in-" + iface
+	chains, err := c.ListChainsOfTableFamily(nftables.TableFamilyNetdev)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	exists := false
+	for _, ch := range chains {
+		if ch.Table.Name == FramesTable && ch.Name == chain {
+			exists = true
+		}
+	}
+	if exists {
+		c.DelChain(&nftables.Chain{Name: chain, Table: tb})
+	}
+	if percent > 0 {
+		c.AddTable(tb)
+		ch := c.AddChain(&nftables.Chain{
+			Name: chain, Table: tb, Type: nftables.ChainTypeFilter,
+			Hooknum: nftables.ChainHookIngress, Priority: nftables.ChainPriorityFilter, Device: iface,
+		})
+		var m []expr.Any
+		if percent < 100 {
+			m = matchRandom(percent)
+		}
+		m = append(m, &expr.Counter{}, &expr.Verdict{Kind: expr.VerdictDrop})
+		c.AddRule(&nftables.Rule{Table: tb, Chain: ch, Exprs: m,
+			UserData: comment(fmt.Sprintf("%singress %s drop %g%% of frames", dropPrefix, iface, percent))})
+	} else if !exists {
+		return nil
+	}
+	if err := c.Flush(); err != nil {
+		return fmt.Errorf("%s (the kernel needs CONFIG_NF_TABLES_NETDEV): %w", what, err)
+	}
+	return nil
+}
