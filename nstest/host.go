@@ -419,29 +419,29 @@ func (h *Host) AddRoute(dst, via string) error {
 }
 
 func (h *Host) addRoute(dst, via string) error {
-	gw, err := netip.ParseAddr(via)
-	if err != nil {
-		a, ok := h.topo.gatewayAddr(h, via)
-		if !ok {
-			return fmt.Errorf("gateway %q: not an IP address, nor a node with an address on one of the host's subnets (%s)", via, prefixList(h.Addrs()))
-		}
-		gw = a
-	}
 	var to netip.Prefix
-	if dst == "default" {
-		to = netip.PrefixFrom(netip.IPv4Unspecified(), 0)
-		if gw.Is6() {
-			to = netip.PrefixFrom(netip.IPv6Unspecified(), 0)
-		}
-	} else {
-		to, err = netip.ParsePrefix(dst)
+	if dst != "default" {
+		p, err := netip.ParsePrefix(dst)
 		if err != nil {
 			return fmt.Errorf("destination %q: want \"default\" or a CIDR", dst)
 		}
-		if to.Addr().Is4() != gw.Is4() {
-			return fmt.Errorf("destination %s and gateway %s are of different IP versions", to, gw)
+		to = p.Masked()
+	}
+	gw, err := netip.ParseAddr(via)
+	if err != nil {
+		a, ok := h.topo.gatewayAddr(h, via, to)
+		if !ok {
+			return fmt.Errorf("gateway %q: not an IP address, nor a node with an address of that IP version on one of the host's subnets (%s)", via, prefixList(h.Addrs()))
 		}
-		to = to.Masked()
+		gw = a
+	}
+	switch {
+	case dst == "default" && gw.Is4():
+		to = netip.PrefixFrom(netip.IPv4Unspecified(), 0)
+	case dst == "default":
+		to = netip.PrefixFrom(netip.IPv6Unspecified(), 0)
+	case to.Addr().Is4() != gw.Is4():
+		return fmt.Errorf("destination %s and gateway %s are of different IP versions", to, gw)
 	}
 	var out *Interface
 	for _, i := range h.Interfaces() {

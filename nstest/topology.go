@@ -255,8 +255,8 @@ func (t *Topology) lookup(from *Host, name string) (netip.Addr, bool, error) {
 }
 
 // gatewayAddr returns the address of node name that lies on one of h's
-// subnets.
-func (t *Topology) gatewayAddr(h *Host, name string) (netip.Addr, bool) {
+// subnets, of the IP version of dst when dst is valid.
+func (t *Topology) gatewayAddr(h *Host, name string, dst netip.Prefix) (netip.Addr, bool) {
 	t.mu.Lock()
 	n := t.nodes[name]
 	t.mu.Unlock()
@@ -268,6 +268,9 @@ func (t *Topology) gatewayAddr(h *Host, name string) (netip.Addr, bool) {
 		ps = n.Addrs()
 	}
 	for _, p := range ps {
+		if dst.IsValid() && p.Addr().Is4() != dst.Addr().Is4() {
+			continue
+		}
 		for _, own := range h.Addrs() {
 			if own.Masked().Contains(p.Addr()) {
 				return p.Addr(), true

@@ -93,6 +93,9 @@ func TestRouterBetweenSubnets(t *testing.T) {
 	require.NoError(t, h2.AddRoute("10.1.0.0/24", "r1"))
 	nstest.AssertReachable(t, h1, "h2")
 	nstest.AssertReachable(t, h2, "h1")
+	// A named gateway resolves to its address of the destination's IP version.
+	topo.Link(h1, r, "fd01::2/64", "fd01::1/64")
+	require.NoError(t, h1.AddRoute("fd02::/64", "r1"))
 	err := h1.AddRoute("10.9.0.0/16", "10.7.7.7")
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), `host "h1"`)
