@@ -30,16 +30,15 @@ func TestFirewallBlocksPortWhilePingWorks(t *testing.T) {
 
 	dropTCP := firewall.Rule{Chain: firewall.Input, Proto: "tcp", Action: firewall.Drop}
 	allow8080 := firewall.Rule{Chain: firewall.Input, Proto: "tcp", DstPort: 8080, Action: firewall.Accept}
-	fd := nsFd(t, server)
 
 	// The failure: the allow rule comes too late.
-	require.NoError(t, firewall.Add(fd, dropTCP, allow8080))
+	require.NoError(t, server.Firewall(dropTCP, allow8080))
 	nstest.AssertReachable(t, client, "server")
 	nstest.AssertTCPUnreachable(t, client, "server:8080")
 
 	// The fix: allow first, then drop.
-	require.NoError(t, firewall.Flush(fd))
-	require.NoError(t, firewall.Add(fd, allow8080, dropTCP))
+	require.NoError(t, server.FlushFirewall())
+	require.NoError(t, server.Firewall(allow8080, dropTCP))
 	nstest.AssertTCPReachable(t, client, "server:8080")
 	nstest.AssertTCPUnreachable(t, client, "server:9090")
 	nstest.AssertReachable(t, client, "server")

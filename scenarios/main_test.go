@@ -29,18 +29,6 @@ func TestMain(m *testing.M) {
 	os.Exit(rootless.Run(func() int { return rootcheck.Main(m.Run) }))
 }
 
-// nsFd returns a descriptor of h's network namespace, for package firewall.
-// It is closed when the test ends.
-func nsFd(t *testing.T, h *nstest.Host) int {
-	t.Helper()
-	f, err := os.Open(h.NSPath())
-	if err != nil {
-		t.Fatalf("open the namespace of %s: %v", h, err)
-	}
-	t.Cleanup(func() { f.Close() })
-	return int(f.Fd())
-}
-
 // serveBytes starts a TCP server on h at addr that sends n bytes to every
 // client, then closes the connection.
 func serveBytes(t *testing.T, h *nstest.Host, addr string, n int) {

@@ -45,7 +45,7 @@ func blackHole(t *testing.T) (client, r1, r2, server *nstest.Host) {
 	require.NoError(t, server.AddRoute("default", "r2"))
 	serveBytes(t, server, ":80", download)
 
-	require.NoError(t, firewall.Add(nsFd(t, server), firewall.Rule{
+	require.NoError(t, server.Firewall(firewall.Rule{
 		Chain: firewall.Input, Proto: "icmp", ICMPType: "destination-unreachable", Action: firewall.Drop,
 	}))
 	return client, r1, r2, server
@@ -72,9 +72,8 @@ func TestMTUBlackHoleFixedByAllowingFragNeeded(t *testing.T) {
 	assertBlackHole(t, client, r2)
 
 	// The fix: accept ICMP "fragmentation needed" before the drop.
-	fd := nsFd(t, server)
-	require.NoError(t, firewall.Flush(fd))
-	require.NoError(t, firewall.Add(fd,
+	require.NoError(t, server.FlushFirewall())
+	require.NoError(t, server.Firewall(
 		firewall.Rule{Chain: firewall.Input, Proto: "icmp", ICMPType: "frag-needed", Action: firewall.Accept},
 		firewall.Rule{Chain: firewall.Input, Proto: "icmp", ICMPType: "destination-unreachable", Action: firewall.Drop},
 	))
@@ -90,7 +89,7 @@ func TestMTUBlackHoleFixedByClampingMSS(t *testing.T) {
 
 	// The fix: r1 lowers the MSS of the SYNs it sends over the narrow link
 	// to what that link carries; ICMP is still dropped at the server.
-	require.NoError(t, firewall.ClampMSS(nsFd(t, r1), "eth1"))
+	require.NoError(t, r1.ClampMSS("eth1"))
 	n, err := fetch(client, "server:80", 5*time.Second)
 	require.NoError(t, err)
 	assert.Equal(t, download, n)

@@ -20,7 +20,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/nstest/harness/nstest"
-	"github.com/nstest/harness/nstest/firewall"
 )
 
 func TestNATHidesClientAddress(t *testing.T) {
@@ -35,14 +34,13 @@ func TestNATHidesClientAddress(t *testing.T) {
 		host, _, _ := net.SplitHostPort(c.RemoteAddr().String())
 		io.WriteString(c, host)
 	})
-	fd := nsFd(t, r)
-	require.NoError(t, firewall.Masquerade(fd, "eth1", ""))
+	require.NoError(t, r.Masquerade("eth1", ""))
 
 	// The failure: the server sees the router, not the client.
 	assert.Equal(t, "10.0.2.1", seenBy(t, client, "server:80"))
 
 	// Without NAT and without a route back, the client is cut off.
-	require.NoError(t, firewall.Flush(fd))
+	require.NoError(t, r.FlushFirewall())
 	nstest.AssertTCPUnreachable(t, client, "server:80")
 
 	// The fix: a route back to the clients.

@@ -42,7 +42,7 @@ func TestTwoVXLANSites(t *testing.T) {
 	e1 := vm1.Connect(web, "10.10.0.1/24")
 	e2 := vm2.Connect(browser, "10.10.0.2/24")
 	serveBytes(t, web, ":80", download)
-	require.NoError(t, firewall.Add(nsFd(t, web), firewall.Rule{
+	require.NoError(t, web.Firewall(firewall.Rule{
 		Chain: firewall.Input, Proto: "icmp", ICMPType: "destination-unreachable", Action: firewall.Drop,
 	}))
 	c := open(t, web, "eth0")
