@@ -79,18 +79,7 @@ func (t *Topology) resolveFor(from *Host, to string, fam ping.Family) (netip.Add
 		}
 		return a, nil
 	}
-	t.mu.Lock()
-	n, ok := t.nodes[to]
-	t.mu.Unlock()
-	var ps []netip.Prefix
-	switch n := n.(type) {
-	case *Host:
-		ps = n.Addrs()
-	case *Bridge:
-		ps = n.Addrs()
-	default:
-		ok = false
-	}
+	ps, ok := t.nodeAddrs(to)
 	if !ok {
 		return netip.Addr{}, fmt.Errorf("%q is neither an IP address nor a node of topology %q", to, t.name)
 	}

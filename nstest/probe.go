@@ -17,6 +17,7 @@ import (
 	"golang.org/x/net/ipv6"
 	"golang.org/x/sys/unix"
 
+	"github.com/nstest/harness/internal/inet"
 	"github.com/nstest/harness/nstest/ping"
 )
 
@@ -269,7 +270,7 @@ func (p *prober) send(t *probeTarget, now time.Duration) {
 	copy(b[8:], p.token[:])
 	binary.BigEndian.PutUint32(b[16:], uint32(t.idx))
 	if p.family == ping.IPv4 { // the kernel computes ICMPv6 checksums
-		binary.BigEndian.PutUint16(b[2:], inetChecksum(b))
+		binary.BigEndian.PutUint16(b[2:], inet.Checksum(b))
 	}
 	dst := t.job.dst.Unmap()
 	var to net.Addr = &net.IPAddr{IP: dst.AsSlice(), Zone: dst.Zone()}
@@ -464,20 +465,4 @@ func isSocketError(err error) bool {
 		}
 	}
 	return false
-}
-
-// inetChecksum is the Internet checksum of b (RFC 1071).
-func inetChecksum(b []byte) uint16 {
-	var s uint32
-	for len(b) >= 2 {
-		s += uint32(b[0])<<8 | uint32(b[1])
-		b = b[2:]
-	}
-	if len(b) == 1 {
-		s += uint32(b[0]) << 8
-	}
-	for s>>16 != 0 {
-		s = s&0xffff + s>>16
-	}
-	return ^uint16(s)
 }

@@ -204,23 +204,29 @@ func (t *Topology) getFabric() (*Host, error) {
 	return f, nil
 }
 
+// nodeAddrs returns the addresses of the host, router or bridge called name,
+// and whether there is one.
+func (t *Topology) nodeAddrs(name string) ([]netip.Prefix, bool) {
+	t.mu.Lock()
+	n := t.nodes[name]
+	t.mu.Unlock()
+	switch n := n.(type) {
+	case *Host:
+		return n.Addrs(), true
+	case *Bridge:
+		return n.Addrs(), true
+	}
+	return nil, false
+}
+
 // lookup resolves a host or bridge name to its address, for the assertions
 // and Dial: the first IPv4 address, unless from (if not nil) has no IPv4
 // address and the node has an IPv6 one. The boolean reports whether name
 // named a node.
 func (t *Topology) lookup(from *Host, name string) (netip.Addr, bool, error) {
-	t.mu.Lock()
-	n, ok := t.nodes[name]
-	t.mu.Unlock()
-	if !ok || n == nil {
+	ps, ok := t.nodeAddrs(name)
+	if !ok {
 		return netip.Addr{}, false, nil
-	}
-	var ps []netip.Prefix
-	switch n := n.(type) {
-	case *Host:
-		ps = n.Addrs()
-	case *Bridge:
-		ps = n.Addrs()
 	}
 	want4 := true
 	if from != nil {
@@ -257,16 +263,7 @@ func (t *Topology) lookup(from *Host, name string) (netip.Addr, bool, error) {
 // gatewayAddr returns the address of node name that lies on one of h's
 // subnets, of the IP version of dst when dst is valid.
 func (t *Topology) gatewayAddr(h *Host, name string, dst netip.Prefix) (netip.Addr, bool) {
-	t.mu.Lock()
-	n := t.nodes[name]
-	t.mu.Unlock()
-	var ps []netip.Prefix
-	switch n := n.(type) {
-	case *Host:
-		ps = n.Addrs()
-	case *Bridge:
-		ps = n.Addrs()
-	}
+	ps, _ := t.nodeAddrs(name)
 	for _, p := range ps {
 		if dst.IsValid() && p.Addr().Is4() != dst.Addr().Is4() {
 			continue

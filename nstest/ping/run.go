@@ -13,6 +13,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/nstest/harness/internal/inet"
 )
 
 // ICMP types this package sends, expects and understands.
@@ -171,7 +173,7 @@ func (r *run) send(now time.Duration) error {
 	binary.BigEndian.PutUint16(b[6:], uint16(i+1))
 	if c.family == IPv4 { // the kernel computes ICMPv6 checksums, and on datagram sockets ICMP ones
 		b[2], b[3] = 0, 0
-		binary.BigEndian.PutUint16(b[2:], checksum(b))
+		binary.BigEndian.PutUint16(b[2:], inet.Checksum(b))
 	}
 	r.sendAt = append(r.sendAt, now)
 	r.answered = append(r.answered, false)
@@ -432,22 +434,6 @@ func (r *run) match(m []byte, reply bool) int {
 		return -1
 	}
 	return idx
-}
-
-// checksum is the Internet checksum of b (RFC 1071).
-func checksum(b []byte) uint16 {
-	var s uint32
-	for len(b) >= 2 {
-		s += uint32(b[0])<<8 | uint32(b[1])
-		b = b[2:]
-	}
-	if len(b) == 1 {
-		s += uint32(b[0]) << 8
-	}
-	for s>>16 != 0 {
-		s = s&0xffff + s>>16
-	}
-	return ^uint16(s)
 }
 
 const sizeofExtendedErr = int(unsafe.Sizeof(unix.SockExtendedErr{}))
