@@ -47,6 +47,9 @@ func TestImpairRateThenReset(t *testing.T) {
 func TestImpairLoss(t *testing.T) {
 	t.Parallel()
 	a, ai := impairPair(t)
+	// Loss hits ARP too, as netem's does: resolve the neighbour first, or a
+	// lost ARP request stalls every echo for a second.
+	nstest.RequireReachable(t, a, "b")
 	require.NoError(t, ai.Impair(nstest.Impairment{Loss: 30}))
 	st, err := a.Ping(context.Background(), "b", ping.Count(400), ping.Interval(time.Millisecond), ping.Wait(500*time.Millisecond))
 	require.NoError(t, err)
