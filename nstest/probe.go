@@ -11,7 +11,6 @@ import (
 	"sync"
 	"syscall"
 	"time"
-	"unsafe"
 
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
@@ -130,53 +129,29 @@ type prober struct {
 // raw sockets otherwise hide (ENOBUFS when the neighbour table is full), and
 // datagram sockets queue the ICMP errors that answer them.
 func (p *prober) open(h *Host) error {
-	domain, proto, level, recverr := unix.AF_INET, unix.IPPROTO_ICMP, unix.SOL_IP, unix.IP_RECVERR
-	if p.family == ping.IPv6 {
-		domain, proto, level, recverr = unix.AF_INET6, unix.IPPROTO_ICMPV6, unix.SOL_IPV6, unix.IPV6_RECVERR
-	}
-	const flags = unix.SOCK_NONBLOCK | unix.SOCK_CLOEXEC
+	v6 := p.family == ping.IPv6
 	fd := -1
 	err := h.Do(func() error {
-		var err error
-		fd, err = unix.Socket(domain, unix.SOCK_RAW|flags, proto)
-		if err == nil {
-			p.raw = true
+		var rawErr, err error
+		fd, p.raw, rawErr, _ = inet.OpenICMP(v6, true, false)
+		if fd >= 0 {
 			return nil
 		}
-		if !errors.Is(err, os.ErrPermission) {
-			return fmt.Errorf("raw socket: %w", err)
+		if !errors.Is(rawErr, os.ErrPermission) {
+			return fmt.Errorf("raw socket: %w", rawErr)
 		}
-		if aerr := ping.AllowDatagram(); aerr != nil {
-			return fmt.Errorf("raw socket: %w; datagram socket: %w", err, aerr)
+		if err = ping.AllowDatagram(); err == nil {
+			fd, _, _, err = inet.OpenICMP(v6, false, true)
 		}
-		var derr error
-		if fd, derr = unix.Socket(domain, unix.SOCK_DGRAM|flags, proto); derr != nil {
-			return fmt.Errorf("raw socket: %w; datagram socket: %w", err, derr)
+		if err != nil {
+			return fmt.Errorf("raw socket: %w; datagram socket: %w", rawErr, err)
 		}
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("cannot open an %v ICMP socket in %s: %w", p.family, h.name, err)
 	}
-	unix.SetsockoptInt(fd, level, recverr, 1)
-	unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 1<<20)
-	if p.raw {
-		// Raw sockets see every ICMP message of the namespace; keep only
-		// replies and the errors that may answer a request.
-		if p.family == ping.IPv4 {
-			pass := uint32(1<<0 | 1<<3 | 1<<11 | 1<<12) // echo reply, unreachable, time exceeded, parameter problem
-			unix.SetsockoptInt(fd, unix.SOL_RAW, unix.ICMP_FILTER, int(int32(^pass)))
-		} else {
-			var f unix.ICMPv6Filter
-			for i := range f.Data {
-				f.Data[i] = ^uint32(0)
-			}
-			for _, t := range []int{129, 1, 2, 3, 4} { // echo reply, unreachable, too big, time exceeded, parameter problem
-				f.Data[t>>5] &^= 1 << (t & 31)
-			}
-			unix.SetsockoptICMPv6Filter(fd, unix.SOL_ICMPV6, unix.ICMPV6_FILTER, &f)
-		}
-	}
+	inet.SetRecvErr(fd, v6) // raw sockets too: then sends report ENOBUFS
 	f := os.NewFile(uintptr(fd), "icmp")
 	c, err := net.FilePacketConn(f)
 	f.Close()
@@ -390,56 +365,16 @@ func (p *prober) drainErrors() {
 	buf, oob := make([]byte, 1500), make([]byte, 512)
 	now := time.Since(p.start)
 	p.rc.Control(func(fd uintptr) {
-		for {
-			n, oobn, _, _, err := unix.Recvmsg(int(fd), buf, oob, unix.MSG_ERRQUEUE|unix.MSG_DONTWAIT)
-			if err != nil {
+		inet.DrainErrQueue(int(fd), buf, oob, func(e *inet.QueuedError) {
+			if p.raw || !e.IsICMPErr {
 				return
 			}
-			if p.raw {
-				continue
+			if t := p.match(e.Payload, false); t != nil && t.active {
+				p.icmpError(t, ping.ICMPError{From: e.Offender, Family: p.family, Seq: int(binary.BigEndian.Uint16(e.Payload[6:8])),
+					Type: int(e.Type), Code: int(e.Code), MTU: e.MTU()}, now)
 			}
-			msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
-			if err != nil {
-				continue
-			}
-			for _, m := range msgs {
-				if len(m.Data) < int(unsafe.Sizeof(unix.SockExtendedErr{})) {
-					continue
-				}
-				ee := (*unix.SockExtendedErr)(unsafe.Pointer(&m.Data[0]))
-				if ee.Origin != unix.SO_EE_ORIGIN_ICMP && ee.Origin != unix.SO_EE_ORIGIN_ICMP6 {
-					continue
-				}
-				from := offenderAddr(m.Data[unsafe.Sizeof(unix.SockExtendedErr{}):])
-				t := p.match(buf[:n], false)
-				if t != nil && t.active {
-					p.icmpError(t, ping.ICMPError{From: from, Family: p.family, Seq: int(binary.BigEndian.Uint16(buf[6:8])),
-						Type: int(ee.Type), Code: int(ee.Code), MTU: mtuOf(ee)}, now)
-				}
-			}
-		}
+		})
 	})
-}
-
-func mtuOf(ee *unix.SockExtendedErr) int {
-	if (ee.Origin == unix.SO_EE_ORIGIN_ICMP && ee.Type == 3 && ee.Code == 4) || (ee.Origin == unix.SO_EE_ORIGIN_ICMP6 && ee.Type == 2) {
-		return int(ee.Info)
-	}
-	return 0
-}
-
-// offenderAddr parses the sockaddr the kernel appends to a sock_extended_err.
-func offenderAddr(b []byte) netip.Addr {
-	if len(b) < 2 {
-		return netip.Addr{}
-	}
-	switch family := *(*uint16)(unsafe.Pointer(&b[0])); {
-	case family == unix.AF_INET && len(b) >= unix.SizeofSockaddrInet4:
-		return netip.AddrFrom4((*unix.RawSockaddrInet4)(unsafe.Pointer(&b[0])).Addr)
-	case family == unix.AF_INET6 && len(b) >= unix.SizeofSockaddrInet6:
-		return netip.AddrFrom16((*unix.RawSockaddrInet6)(unsafe.Pointer(&b[0])).Addr)
-	}
-	return netip.Addr{}
 }
 
 func addrOf(a net.Addr) netip.Addr {

@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
+	"github.com/nstest/harness/internal/inet"
 	"net/netip"
 	"os"
 	"strconv"
@@ -107,37 +107,19 @@ type Conn struct {
 // error says how to allow one (wrapping the errno: errors.Is(err,
 // os.ErrPermission) holds).
 func Open(f Family, kind SocketKind) (*Conn, error) {
-	domain, proto := unix.AF_INET, unix.IPPROTO_ICMP
-	switch f {
-	case IPv4:
-	case IPv6:
-		domain, proto = unix.AF_INET6, unix.IPPROTO_ICMPV6
-	default:
+	if f != IPv4 && f != IPv6 {
 		return nil, fmt.Errorf("ping: open: %v: not IPv4 or IPv6", f)
 	}
-	const flags = unix.SOCK_NONBLOCK | unix.SOCK_CLOEXEC
-	fd, got := -1, kind
-	var rawErr error
-	if kind == Auto || kind == Raw {
-		fd, rawErr = unix.Socket(domain, unix.SOCK_RAW|flags, proto)
-		switch {
-		case rawErr == nil:
-			got = Raw
-		case kind == Raw || !errors.Is(rawErr, os.ErrPermission):
-			return nil, fmt.Errorf("ping: open raw %v socket: %w (needs CAP_NET_RAW)", f, rawErr)
-		}
+	fd, raw, rawErr, err := inet.OpenICMP(f == IPv6, kind == Auto || kind == Raw, kind == Auto || kind == Datagram)
+	switch {
+	case fd < 0 && kind == Raw, fd < 0 && err == nil:
+		return nil, fmt.Errorf("ping: open raw %v socket: %w (needs CAP_NET_RAW)", f, rawErr)
+	case fd < 0:
+		return nil, datagramRefused(f, rawErr, err)
 	}
-	if fd < 0 {
-		var err error
-		fd, err = unix.Socket(domain, unix.SOCK_DGRAM|flags, proto)
-		if err != nil {
-			return nil, datagramRefused(f, rawErr, err)
-		}
-		got = Datagram
-	}
-	if err := configure(fd, f, got); err != nil {
-		unix.Close(fd)
-		return nil, fmt.Errorf("ping: configure %v %v socket: %w", got, f, err)
+	got := Datagram
+	if raw {
+		got = Raw
 	}
 	file := os.NewFile(uintptr(fd), "icmp-"+got.String())
 	rc, err := file.SyscallConn()
@@ -150,33 +132,6 @@ func Open(f Family, kind SocketKind) (*Conn, error) {
 	c.tryFn = func(fd uintptr) { c.recv(fd) }
 	c.sendFn = c.send
 	return c, nil
-}
-
-// configure sets what every run relies on: raw sockets receive only echo
-// replies and the errors that may answer a request; datagram sockets report
-// ICMP errors through their error queue.
-func configure(fd int, f Family, kind SocketKind) error {
-	// Best effort: a bigger buffer keeps replies when many runs share the
-	// namespace (raw sockets each see every reply). The kernel caps it.
-	unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 1<<20)
-	switch {
-	case kind == Raw && f == IPv4:
-		pass := uint32(1<<0 | 1<<3 | 1<<11 | 1<<12) // echo reply, unreachable, time exceeded, parameter problem
-		return unix.SetsockoptInt(fd, unix.SOL_RAW, unix.ICMP_FILTER, int(int32(^pass)))
-	case kind == Raw:
-		var filt unix.ICMPv6Filter
-		for i := range filt.Data {
-			filt.Data[i] = math.MaxUint32
-		}
-		for _, t := range []int{129, 1, 2, 3, 4} { // echo reply, unreachable, too big, time exceeded, parameter problem
-			filt.Data[t>>5] &^= 1 << (t & 31)
-		}
-		return unix.SetsockoptICMPv6Filter(fd, unix.SOL_ICMPV6, unix.ICMPV6_FILTER, &filt)
-	case f == IPv4:
-		return unix.SetsockoptInt(fd, unix.SOL_IP, unix.IP_RECVERR, 1)
-	default:
-		return unix.SetsockoptInt(fd, unix.SOL_IPV6, unix.IPV6_RECVERR, 1)
-	}
 }
 
 func datagramRefused(f Family, rawErr, err error) error {

@@ -10,7 +10,6 @@ import (
 	"net/netip"
 	"os"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -261,58 +260,19 @@ func (r *run) readError(err error) error {
 // ICMP errors answering this run's requests, and the MTU of local EMSGSIZE
 // errors.
 func (r *run) drainErrQueue(fd int) {
-	buf := make([]byte, 1500)
-	oob := make([]byte, 512)
-	for {
-		n, oobn, _, _, err := unix.Recvmsg(fd, buf, oob, unix.MSG_ERRQUEUE|unix.MSG_DONTWAIT)
-		if err != nil {
-			return
-		}
-		msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
-		if err != nil {
-			continue
-		}
-		for _, m := range msgs {
-			isErr := (m.Header.Level == unix.SOL_IP && m.Header.Type == unix.IP_RECVERR) ||
-				(m.Header.Level == unix.SOL_IPV6 && m.Header.Type == unix.IPV6_RECVERR)
-			if !isErr || len(m.Data) < sizeofExtendedErr {
-				continue
+	inet.DrainErrQueue(fd, make([]byte, 1500), make([]byte, 512), func(e *inet.QueuedError) {
+		switch {
+		case e.Origin == unix.SO_EE_ORIGIN_LOCAL:
+			if e.Errno == uint32(unix.EMSGSIZE) {
+				r.mtu = int(e.Info)
 			}
-			ee := (*unix.SockExtendedErr)(unsafe.Pointer(&m.Data[0]))
-			switch ee.Origin {
-			case unix.SO_EE_ORIGIN_LOCAL:
-				if ee.Errno == uint32(unix.EMSGSIZE) {
-					r.mtu = int(ee.Info)
-				}
-			case unix.SO_EE_ORIGIN_ICMP, unix.SO_EE_ORIGIN_ICMP6:
-				// The payload is our request's ICMP message, as quoted.
-				idx := r.match(buf[:n], false)
-				if idx < 0 {
-					continue
-				}
-				e := ICMPError{From: offender(m.Data[sizeofExtendedErr:]), Seq: idx + 1, Type: int(ee.Type), Code: int(ee.Code)}
-				if (ee.Origin == unix.SO_EE_ORIGIN_ICMP && ee.Type == unreachable4 && ee.Code == fragNeeded4) ||
-					(ee.Origin == unix.SO_EE_ORIGIN_ICMP6 && ee.Type == tooBig6) {
-					e.MTU = int(ee.Info)
-				}
-				r.addError(e)
+		case e.IsICMPErr:
+			// The payload is our request's ICMP message, as quoted.
+			if idx := r.match(e.Payload, false); idx >= 0 {
+				r.addError(ICMPError{From: e.Offender, Seq: idx + 1, Type: int(e.Type), Code: int(e.Code), MTU: e.MTU()})
 			}
 		}
-	}
-}
-
-// offender parses the sockaddr the kernel appends to a sock_extended_err.
-func offender(b []byte) netip.Addr {
-	if len(b) < 2 {
-		return netip.Addr{}
-	}
-	switch family := *(*uint16)(unsafe.Pointer(&b[0])); {
-	case family == unix.AF_INET && len(b) >= unix.SizeofSockaddrInet4:
-		return netip.AddrFrom4((*unix.RawSockaddrInet4)(unsafe.Pointer(&b[0])).Addr)
-	case family == unix.AF_INET6 && len(b) >= unix.SizeofSockaddrInet6:
-		return netip.AddrFrom16((*unix.RawSockaddrInet6)(unsafe.Pointer(&b[0])).Addr)
-	}
-	return netip.Addr{}
+	})
 }
 
 func (r *run) addError(e ICMPError) {
@@ -435,5 +395,3 @@ func (r *run) match(m []byte, reply bool) int {
 	}
 	return idx
 }
-
-const sizeofExtendedErr = int(unsafe.Sizeof(unix.SockExtendedErr{}))
