@@ -2,6 +2,9 @@ package nstest
 
 import (
 	"errors"
+	"fmt"
+	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -67,6 +70,48 @@ func (t *Topology) ready() {
 	}
 	close(work)
 	wg.Wait()
+	waitSolicitedNodes(p)
+}
+
+// waitSolicitedNodes waits until every IPv6 address of the interfaces has
+// joined its solicited-node multicast group. The kernel joins it in
+// addrconf's work queue a little after the link comes up; a neighbour
+// solicitation arriving before is dropped, and the sender asks again only a
+// second later. Interfaces without IPv6 addresses cost nothing here.
+func waitSolicitedNodes(is []*Interface) {
+	byHost := map[*Host]map[string]bool{}
+	for _, i := range is {
+		for _, p := range i.Addrs() {
+			if !p.Addr().Is6() || p.Addr().IsLinkLocalUnicast() {
+				continue
+			}
+			if byHost[i.host] == nil {
+				byHost[i.host] = map[string]bool{}
+			}
+			a := p.Addr().As16()
+			byHost[i.host][fmt.Sprintf("%d ff0200000000000000000001ff%02x%02x%02x", i.index, a[13], a[14], a[15])] = true
+		}
+	}
+	deadline := time.Now().Add(readyTimeout)
+	for h, want := range byHost {
+		h.ns.Do(func() error {
+			for len(want) > 0 && time.Now().Before(deadline) {
+				b, err := os.ReadFile("/proc/thread-self/net/igmp6")
+				if err != nil {
+					return err
+				}
+				for _, l := range strings.Split(string(b), "\n") {
+					if f := strings.Fields(l); len(f) >= 3 {
+						delete(want, f[0]+" "+f[2])
+					}
+				}
+				if len(want) > 0 {
+					time.Sleep(100 * time.Microsecond) // the join is a work item away
+				}
+			}
+			return nil
+		})
+	}
 }
 
 // readyWorkers is how many namespaces ready looks at concurrently.
