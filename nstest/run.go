@@ -26,11 +26,13 @@ func Run(name string, w io.Writer, fn func(tb testing.TB)) error {
 	if w == nil {
 		w = io.Discard
 	}
-	tb := &runTB{name: name, w: w}
+	ctx, cancel := context.WithCancel(context.Background())
+	tb := &runTB{name: name, w: w, ctx: ctx}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		defer tb.runCleanups()
+		defer cancel() // as testing does: Context ends before the cleanups run
 		fn(tb)
 	}()
 	<-done
@@ -54,6 +56,7 @@ type runTB struct {
 	testing.TB
 	name string
 	w    io.Writer
+	ctx  context.Context
 
 	mu       sync.Mutex
 	failed   bool
@@ -170,5 +173,5 @@ func (r *runTB) TempDir() string {
 	r.mu.Unlock()
 	return d
 }
-func (r *runTB) Context() context.Context { return context.Background() }
+func (r *runTB) Context() context.Context { return r.ctx }
 func (r *runTB) Output() io.Writer        { return r.w }
