@@ -83,9 +83,9 @@ func remountSys() {
 	if unix.Mount("", "/", "", unix.MS_SLAVE|unix.MS_REC, "") != nil {
 		return
 	}
-	if unix.Unmount("/sys", unix.MNT_DETACH) != nil {
-		return
-	}
+	// Inside a user namespace the inherited /sys is locked and cannot be
+	// unmounted; a new sysfs mounted on top of it serves as well.
+	unix.Unmount("/sys", unix.MNT_DETACH)
 	unix.Mount("sysfs", "/sys", "sysfs", 0, "")
 }
 
