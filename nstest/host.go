@@ -196,7 +196,7 @@ func (h *Host) NSPath() string {
 func (h *Host) Command(name string, arg ...string) *exec.Cmd {
 	h.started.Store(true)
 	h.topo.ready()
-	return nsexec.Command(nil, h.ns.Fd(), name, arg...)
+	return nsexec.Command(h.ns.Fd(), name, arg...)
 }
 
 // CommandContext is Command with a context, like exec.CommandContext: the
@@ -204,7 +204,7 @@ func (h *Host) Command(name string, arg ...string) *exec.Cmd {
 func (h *Host) CommandContext(ctx context.Context, name string, arg ...string) *exec.Cmd {
 	h.started.Store(true)
 	h.topo.ready()
-	return nsexec.Command(ctx, h.ns.Fd(), name, arg...)
+	return nsexec.CommandContext(ctx, h.ns.Fd(), name, arg...)
 }
 
 // track keeps c to close it at teardown.

@@ -103,13 +103,19 @@ var self = func() string {
 // Stdin, Stdout, Stderr and SysProcAttr work as usual. The child receives
 // SIGKILL when the thread that started it exits; start it from an ordinary
 // goroutine, not from a goroutine locked to a thread that is about to exit.
-func Command(ctx context.Context, nsFd int, name string, arg ...string) *exec.Cmd {
-	var cmd *exec.Cmd
-	if ctx != nil {
-		cmd = exec.CommandContext(ctx, self)
-	} else {
-		cmd = exec.Command(self)
-	}
+func Command(nsFd int, name string, arg ...string) *exec.Cmd {
+	return launcher(exec.Command(self), nsFd, name, arg)
+}
+
+// CommandContext is Command with a context, like exec.CommandContext: the
+// process is killed when ctx is done.
+func CommandContext(ctx context.Context, nsFd int, name string, arg ...string) *exec.Cmd {
+	return launcher(exec.CommandContext(ctx, self), nsFd, name, arg)
+}
+
+// launcher turns cmd, a command running this binary, into the launcher of
+// name with arg in the namespace nsFd.
+func launcher(cmd *exec.Cmd, nsFd int, name string, arg []string) *exec.Cmd {
 	path := name
 	if !strings.Contains(name, "/") {
 		p, err := exec.LookPath(name)

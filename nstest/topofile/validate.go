@@ -151,8 +151,6 @@ func (v *validator) what(name string) string {
 	return fmt.Sprintf("%q", name)
 }
 
-func isNode(kind string) bool { return kind == "host" || kind == "router" }
-
 // addr checks one interface address and records its owner.
 func (v *validator) addr(what, node, cidr string, p Pos) (netip.Prefix, bool) {
 	v.has[node] = true
