@@ -21,6 +21,11 @@ BASELINES=${BASELINES:-$(cd .. && pwd)/shared/baselines}
 tmp=$(mktemp -d)
 P=nb$$ # prefix of every name a peer makes in the root namespace
 mn_used=0
+# `ip netns add` makes /run/netns a mount point; put it back as it was.
+netns_was_mount=0
+grep -q ' /run/netns ' /proc/self/mountinfo && netns_was_mount=1
+netns_existed=0
+[ -d /run/netns ] && netns_existed=1
 cleanup() {
 	for i in $(seq 0 "$REPS"); do
 		ip link del "${P}s${i}1o" 2>/dev/null || true
@@ -31,6 +36,10 @@ cleanup() {
 	done
 	ip netns del "${P}x" 2>/dev/null || true
 	if [ "$mn_used" = 1 ]; then mn -c >/dev/null 2>&1 || true; fi
+	if [ "$netns_was_mount" = 0 ] && grep -q ' /run/netns ' /proc/self/mountinfo; then
+		umount /run/netns 2>/dev/null || true
+	fi
+	if [ "$netns_existed" = 0 ]; then rmdir /run/netns 2>/dev/null || true; fi
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
