@@ -30,7 +30,7 @@ var ErrUnsupported = qdisc.ErrUnsupported
 func (i *Interface) Impair(im Impairment) error {
 	i.mu.Lock()
 	defer i.mu.Unlock()
-	drop, err := qdisc.ApplyTracked(i.host.nl, i.index, qdisc.Impairment(im), i.dropArriving, i.lossByDrop)
+	drop, err := qdisc.Apply(i.host.nl, i.index, qdisc.Impairment(im), i.dropArriving, i.lossByDrop)
 	i.lossByDrop = drop
 	if err != nil {
 		return fmt.Errorf("nstest: interface %s: impair: %w", i, err)

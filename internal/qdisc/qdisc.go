@@ -1,8 +1,8 @@
 // Package qdisc impairs links (delay, jitter, loss, rate) with queueing
 // disciplines set through netlink: netem for delay, jitter and loss, tbf for a
-// rate alone. Where the kernel lacks netem, loss falls back to an nf_tables
-// rule that drops packets at random (firewall.RandomDrop); delay and jitter
-// have no fallback and fail with ErrUnsupported.
+// rate alone. Where the kernel lacks netem, loss falls back to a drop the
+// caller places (nstest drops frames at the far end of the veth pair); delay
+// and jitter have no fallback and fail with ErrUnsupported.
 package qdisc
 
 import (
@@ -11,7 +11,6 @@ import (
 	"math"
 	"time"
 
-	"github.com/nstest/harness/nstest/firewall"
 	"github.com/vishvananda/netlink"
 )
 
@@ -39,29 +38,14 @@ const (
 
 // Apply sets the impairment of the link's egress, replacing any previous one;
 // the zero Impairment restores the link's default qdisc. h must be bound to
-// the namespace that nsFd refers to, where the link lives. Without netem in
-// the kernel, Loss becomes a random-drop firewall rule on the link's egress
-// (it then spares ARP and neighbour discovery), and Delay fails with an error
-// wrapping ErrUnsupported.
-func Apply(h *netlink.Handle, linkIndex int, im Impairment, nsFd int) error {
-	link, err := h.LinkByIndex(linkIndex)
-	if err != nil {
-		return fmt.Errorf("impairment on link %d: %w", linkIndex, err)
-	}
-	name := link.Attrs().Name
-	drop := func(percent float64) error { return firewall.RandomDrop(nsFd, name, percent, firewall.Egress) }
-	_, err = ApplyTracked(h, linkIndex, im, drop, true)
-	return err
-}
-
-// ApplyTracked is Apply for a caller that places the fallback drop itself
-// and remembers whether one is in place: drop(percent) sets or (with 0)
-// removes it, clearDrop says whether one may exist now, and the result says
-// whether one is installed afterwards. With nothing to add or remove it
-// never calls drop, so impairments without loss work on kernels without
-// nf_tables.
-func ApplyTracked(h *netlink.Handle, linkIndex int, im Impairment, drop func(percent float64) error, clearDrop bool) (dropInstalled bool, err error) {
-	err = apply(h, linkIndex, im, drop, clearDrop, &dropInstalled)
+// the namespace where the link lives. Without netem in the kernel, Loss is
+// handed to drop, which must make that share of the link's packets vanish
+// (or, given 0, stop), and Delay fails with an error wrapping
+// ErrUnsupported. dropSet says whether an earlier call left a drop in place;
+// the result says whether one is in place now. With no drop to set or clear,
+// drop is not called, so impairments without loss need no nf_tables.
+func Apply(h *netlink.Handle, linkIndex int, im Impairment, drop func(percent float64) error, dropSet bool) (dropInstalled bool, err error) {
+	err = apply(h, linkIndex, im, drop, dropSet, &dropInstalled)
 	return dropInstalled, err
 }
 

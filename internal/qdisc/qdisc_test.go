@@ -65,6 +65,14 @@ func pair(tb testing.TB) (a, b *node, aLink netlink.Link) {
 	return a, b, aLink
 }
 
+// apply impairs a's end of the pair as nstest does: without netem, loss is
+// dropped at the far end's ingress (b-eth in b).
+func apply(a, b *node, l netlink.Link, im qdisc.Impairment) error {
+	drop := func(p float64) error { return firewall.DropFrames(b.ns.Fd(), "b-eth", p) }
+	_, err := qdisc.Apply(a.h, l.Attrs().Index, im, drop, true)
+	return err
+}
+
 // root returns the link's root qdisc.
 func root(t *testing.T, n *node, l netlink.Link) netlink.Qdisc {
 	t.Helper()
@@ -83,10 +91,10 @@ func root(t *testing.T, n *node, l netlink.Link) netlink.Qdisc {
 
 func TestRateInstallsTbfAndZeroRemovesIt(t *testing.T) {
 	t.Parallel()
-	a, _, l := pair(t)
+	a, b, l := pair(t)
 	def := root(t, a, l).Type()
 	for _, rate := range []uint64{10_000_000, 2_000_000_000} {
-		if err := qdisc.Apply(a.h, l.Attrs().Index, qdisc.Impairment{Rate: rate}, a.ns.Fd()); err != nil {
+		if err := apply(a, b, l, qdisc.Impairment{Rate: rate}); err != nil {
 			t.Fatalf("Apply rate %d: %v", rate, err)
 		}
 		q, ok := root(t, a, l).(*netlink.Tbf)
@@ -97,20 +105,20 @@ func TestRateInstallsTbfAndZeroRemovesIt(t *testing.T) {
 			t.Errorf("tbf rate %d bytes/s, want %d", q.Rate, rate/8)
 		}
 	}
-	if err := qdisc.Apply(a.h, l.Attrs().Index, qdisc.Impairment{}, a.ns.Fd()); err != nil {
+	if err := apply(a, b, l, qdisc.Impairment{}); err != nil {
 		t.Fatalf("Apply zero: %v", err)
 	}
 	if got := root(t, a, l).Type(); got != def {
 		t.Errorf("root qdisc after reset is %s, want the default %s", got, def)
 	}
-	if err := qdisc.Apply(a.h, l.Attrs().Index, qdisc.Impairment{}, a.ns.Fd()); err != nil {
+	if err := apply(a, b, l, qdisc.Impairment{}); err != nil {
 		t.Errorf("second reset: %v", err)
 	}
 }
 
 func TestInvalidImpairmentsAreNamed(t *testing.T) {
 	t.Parallel()
-	a, _, l := pair(t)
+	a, b, l := pair(t)
 	for _, tc := range []struct {
 		im   qdisc.Impairment
 		want string
@@ -122,7 +130,7 @@ func TestInvalidImpairmentsAreNamed(t *testing.T) {
 		{qdisc.Impairment{Loss: -1}, `impairment on "a-eth": loss -1%: not a percentage between 0 and 100`},
 		{qdisc.Impairment{Rate: 100}, `impairment on "a-eth": rate 100 bit/s: below the minimum of 8000 bit/s`},
 	} {
-		err := qdisc.Apply(a.h, l.Attrs().Index, tc.im, a.ns.Fd())
+		err := apply(a, b, l, tc.im)
 		if err == nil || err.Error() != tc.want {
 			t.Errorf("Apply(%+v) = %v, want %s", tc.im, err, tc.want)
 		}
@@ -157,8 +165,8 @@ func requireNetem(t *testing.T) {
 func TestDelayWithoutNetemIsUnsupported(t *testing.T) {
 	t.Parallel()
 	skipWithNetem(t)
-	a, _, l := pair(t)
-	err := qdisc.Apply(a.h, l.Attrs().Index, qdisc.Impairment{Delay: 50 * time.Millisecond, Rate: 1e6}, a.ns.Fd())
+	a, b, l := pair(t)
+	err := apply(a, b, l, qdisc.Impairment{Delay: 50 * time.Millisecond, Rate: 1e6})
 	if !errors.Is(err, qdisc.ErrUnsupported) {
 		t.Fatalf("Apply delay: %v, want ErrUnsupported", err)
 	}
@@ -188,7 +196,7 @@ func sendCounted(t *testing.T, a, b *node, n int, lift func()) int {
 	}
 	defer c.Close()
 	for range n {
-		c.Write([]byte("x")) // a dropped datagram may return EPERM
+		c.Write([]byte("x"))
 	}
 	lift()
 	if _, err := c.Write([]byte("end")); err != nil {
@@ -208,27 +216,36 @@ func sendCounted(t *testing.T, a, b *node, n int, lift func()) int {
 	}
 }
 
-func TestLossWithoutNetemFallsBackToRandomDrop(t *testing.T) {
+func TestLossWithoutNetemFallsBackToFrameDrop(t *testing.T) {
 	t.Parallel()
 	skipWithNetem(t)
 	a, b, l := pair(t)
-	idx, fd := l.Attrs().Index, a.ns.Fd()
-	if err := qdisc.Apply(a.h, idx, qdisc.Impairment{Loss: 30, Rate: 50_000_000}, fd); err != nil {
+	// The drop takes ARP too, as netem's loss does: give a a static
+	// neighbour so that only the datagrams are at stake.
+	bl, err := b.h.LinkByName("b-eth")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nb := &netlink.Neigh{LinkIndex: l.Attrs().Index, State: netlink.NUD_PERMANENT, IP: net.ParseIP("10.0.0.2"), HardwareAddr: bl.Attrs().HardwareAddr}
+	if err := a.h.NeighAdd(nb); err != nil {
+		t.Fatal(err)
+	}
+	if err := apply(a, b, l, qdisc.Impairment{Loss: 30, Rate: 50_000_000}); err != nil {
 		t.Fatalf("Apply loss: %v", err)
 	}
 	if _, ok := root(t, a, l).(*netlink.Tbf); !ok {
 		t.Errorf("root qdisc is %s, want tbf for the rate", root(t, a, l).Type())
 	}
-	d, err := firewall.Dump(fd)
+	d, err := firewall.Dump(b.ns.Fd())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(d, "random drop egress a-eth drop 30%") {
-		t.Errorf("no random-drop rule for the loss:\n%s", d)
+	if !strings.Contains(d, "random drop ingress b-eth drop 30% of frames") {
+		t.Errorf("no frame drop at the far end for the loss:\n%s", d)
 	}
 	const n = 300
 	got := sendCounted(t, a, b, n, func() {
-		if err := qdisc.Apply(a.h, idx, qdisc.Impairment{}, fd); err != nil {
+		if err := apply(a, b, l, qdisc.Impairment{}); err != nil {
 			t.Fatalf("Apply zero: %v", err)
 		}
 	})
@@ -237,8 +254,8 @@ func TestLossWithoutNetemFallsBackToRandomDrop(t *testing.T) {
 	if loss < 15 || loss > 45 {
 		t.Errorf("loss %.1f%%, want about 30%% (15..45)", loss)
 	}
-	if d, _ := firewall.Dump(fd); strings.Contains(d, "random drop") {
-		t.Errorf("random drop left after reset:\n%s", d)
+	if d, _ := firewall.Dump(b.ns.Fd()); strings.Contains(d, "random drop") {
+		t.Errorf("frame drop left after reset:\n%s", d)
 	}
 	if got := root(t, a, l).Type(); got == "tbf" {
 		t.Error("tbf left after reset")
@@ -248,9 +265,9 @@ func TestLossWithoutNetemFallsBackToRandomDrop(t *testing.T) {
 func TestNetemDelayLossRate(t *testing.T) {
 	t.Parallel()
 	requireNetem(t)
-	a, _, l := pair(t)
+	a, b, l := pair(t)
 	im := qdisc.Impairment{Delay: 20 * time.Millisecond, Jitter: 5 * time.Millisecond, Loss: 1, Rate: 10_000_000}
-	if err := qdisc.Apply(a.h, l.Attrs().Index, im, a.ns.Fd()); err != nil {
+	if err := apply(a, b, l, im); err != nil {
 		t.Fatalf("Apply: %v", err)
 	}
 	q, ok := root(t, a, l).(*netlink.Netem)
@@ -264,13 +281,13 @@ func TestNetemDelayLossRate(t *testing.T) {
 		t.Errorf("random drop installed although netem does the loss:\n%s", d)
 	}
 	// Switch to tbf alone, then back to the default.
-	if err := qdisc.Apply(a.h, l.Attrs().Index, qdisc.Impairment{Rate: 1e6}, a.ns.Fd()); err != nil {
+	if err := apply(a, b, l, qdisc.Impairment{Rate: 1e6}); err != nil {
 		t.Fatalf("Apply rate after netem: %v", err)
 	}
 	if got := root(t, a, l).Type(); got != "tbf" {
 		t.Errorf("root qdisc is %s, want tbf", got)
 	}
-	if err := qdisc.Apply(a.h, l.Attrs().Index, qdisc.Impairment{}, a.ns.Fd()); err != nil {
+	if err := apply(a, b, l, qdisc.Impairment{}); err != nil {
 		t.Fatalf("Apply zero: %v", err)
 	}
 }
@@ -285,7 +302,7 @@ func BenchmarkRateLimitedTransfer(b *testing.B) {
 		}
 		b.Run(name, func(b *testing.B) {
 			a, srvNode, l := pair(b)
-			if err := qdisc.Apply(a.h, l.Attrs().Index, qdisc.Impairment{Rate: rate}, a.ns.Fd()); err != nil {
+			if err := apply(a, srvNode, l, qdisc.Impairment{Rate: rate}); err != nil {
 				b.Fatal(err)
 			}
 			var ln net.Listener
