@@ -12,7 +12,8 @@ import (
 	"github.com/nstest/harness/internal/fastnl"
 )
 
-// Bridge is a Linux bridge in the topology's fabric namespace.
+// Bridge is a Linux bridge, or an Open vSwitch bridge (see OVS), in the
+// topology's fabric namespace.
 type Bridge struct {
 	topo  *Topology
 	name  string
@@ -21,10 +22,13 @@ type Bridge struct {
 	mu    sync.Mutex
 	addrs []netip.Prefix
 	hasLL bool // IPv6 link-local generation turned on (see addVeth)
+
+	ovs *ovsSwitch // the daemons of an Open vSwitch bridge; nil for a Linux bridge
 }
 
 type bridgeConfig struct {
 	vlanFiltering bool
+	ovs           bool
 }
 
 // A BridgeOption configures a bridge.
@@ -37,11 +41,12 @@ func VLANFiltering() BridgeOption { return func(c *bridgeConfig) { c.vlanFilteri
 // AddBridge adds a Linux bridge, up, to the topology's fabric namespace. Its
 // name is an interface name: at most 15 bytes. A bridge asking for a feature
 // the kernel lacks (VLANFiltering without CONFIG_BRIDGE_VLAN_FILTERING)
-// skips the test, naming the kernel option.
+// skips the test, naming the kernel option; so does OVS without the Debian
+// package openvswitch-switch, naming the package.
 func (t *Topology) AddBridge(name string, opts ...BridgeOption) *Bridge {
 	t.tb.Helper()
 	b, err := t.addBridge(name, opts)
-	if errors.Is(err, ErrUnsupported) {
+	if errors.Is(err, ErrUnsupported) || errors.Is(err, errMissingProgram) {
 		t.tb.Skipf("%v", err)
 	}
 	if err != nil {
@@ -78,6 +83,12 @@ func (t *Topology) addBridge(name string, opts []BridgeOption) (*Bridge, error) 
 }
 
 func (t *Topology) makeBridge(name string, bc bridgeConfig) (*Bridge, error) {
+	if bc.ovs {
+		if bc.vlanFiltering {
+			return nil, errors.New("VLANFiltering applies to Linux bridges, not to OVS bridges")
+		}
+		return t.makeOVSBridge(name)
+	}
 	fab, err := t.getFabric()
 	if err != nil {
 		return nil, err

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"regexp"
+	"strings"
 
 	"github.com/vishvananda/netlink"
 )
@@ -61,7 +62,11 @@ func (i *Interface) SetMaster(br *Bridge) error {
 	if br == nil || br.topo != i.host.topo || i.host.kind != "fabric" {
 		return fmt.Errorf("nstest: interface %s: set master: only an interface in the fabric can join a bridge of its topology", i)
 	}
-	if err := i.host.nl.LinkSetMasterByIndex(i.link(), br.index); err != nil {
+	if br.ovs != nil {
+		if err := br.addPort(i); err != nil {
+			return fmt.Errorf("nstest: interface %s: %w", i, err)
+		}
+	} else if err := i.host.nl.LinkSetMasterByIndex(i.link(), br.index); err != nil {
 		return fmt.Errorf("nstest: interface %s: set master %s: %w", i, br.name, err)
 	}
 	i.host.topo.pend(i)
@@ -128,6 +133,13 @@ func (h *Host) removeIface(i *Interface) {
 // Ports returns the names of the interfaces enslaved to the bridge, as the
 // kernel reports them (`bridge link`, `brctl show`).
 func (b *Bridge) Ports() ([]string, error) {
+	if b.ovs != nil {
+		out, err := b.ovs.vsctl("list-ports", b.name)
+		if err != nil {
+			return nil, fmt.Errorf("nstest: bridge %q: list ports: %w", b.name, err)
+		}
+		return strings.Fields(out), nil
+	}
 	fab, err := b.topo.getFabric()
 	if err != nil {
 		return nil, err

@@ -25,7 +25,8 @@ var ErrUnsupported = qdisc.ErrUnsupported
 // delay, jitter and loss use netem. Where the kernel has no netem, loss falls
 // back to an nf_tables rule at the other end of the veth pair that drops that
 // share of the frames arriving there (ARP included, unseen by the sender, as
-// netem's loss), and delay or jitter return an error wrapping ErrUnsupported
+// netem's loss; towards an Open vSwitch userspace datapath, which reads its
+// ports before that hook, the frames are dropped as they leave), and delay or jitter return an error wrapping ErrUnsupported
 // that names CONFIG_NET_SCH_NETEM.
 func (i *Interface) Impair(im Impairment) error {
 	i.mu.Lock()
@@ -44,6 +45,12 @@ func (i *Interface) dropArriving(percent float64) error {
 	p := i.peer
 	if p == nil {
 		return fmt.Errorf("interface %s has no veth peer to drop frames at", i)
+	}
+	if p.onUserspaceOVS() {
+		// OVS's userspace datapath reads the port with a packet socket,
+		// which sees frames before the ingress hook: drop them as they
+		// leave instead, which the sender does not see either.
+		return firewall.DropFramesLeaving(i.host.ns.Fd(), i.name, percent)
 	}
 	return firewall.DropFrames(p.host.ns.Fd(), p.name, percent)
 }

@@ -26,6 +26,7 @@ type Interface struct {
 	addrs      []netip.Prefix
 	lossByDrop bool // Impair installed an nf_tables drop rule for loss
 	noLL       bool // made without an IPv6 link-local address (see addVeth)
+	ovs        *ovsSwitch // a port of an Open vSwitch bridge run by these daemons
 }
 
 // Name returns the interface's name in its namespace, such as "eth0".
@@ -190,7 +191,19 @@ func (t *Topology) connect(h *Host, br *Bridge, addrs []string) (*Interface, err
 	if err != nil {
 		return nil, err
 	}
-	return t.plug(h, fab, br.index, "bridge "+strconv.Quote(br.name), prefixes)
+	if br.ovs == nil {
+		return t.plug(h, fab, br.index, "bridge "+strconv.Quote(br.name), prefixes)
+	}
+	// An OVS bridge takes its ports through its database, not as a master.
+	hi, err := t.plug(h, fab, 0, "bridge "+strconv.Quote(br.name), prefixes)
+	if err != nil {
+		return nil, err
+	}
+	if err := br.addPort(hi.peer); err != nil {
+		hi.Delete()
+		return nil, fmt.Errorf("nstest: connect %q: %w", h.name, err)
+	}
+	return hi, nil
 }
 
 // plug connects host h to the bridge with index brIndex in namespace sw (the
@@ -332,8 +345,28 @@ func (t *Topology) connectBridges(a, b *Bridge, opts []LinkOption) (*Interface, 
 	ai := &Interface{host: fab, name: an}
 	bi := &Interface{host: fab, name: bn, peer: ai}
 	ai.peer = bi
-	if err := t.addVeth(vethEnd{i: ai, master: a.index}, vethEnd{i: bi, master: b.index}, lc.mtu); err != nil {
+	// An OVS bridge takes its ports through its database, not as a master.
+	am, bm := a.index, b.index
+	if a.ovs != nil {
+		am = 0
+	}
+	if b.ovs != nil {
+		bm = 0
+	}
+	if err := t.addVeth(vethEnd{i: ai, master: am}, vethEnd{i: bi, master: bm}, lc.mtu); err != nil {
 		return nil, nil, fmt.Errorf("nstest: connect bridges %q and %q: %w", a.name, b.name, err)
+	}
+	for _, e := range []struct {
+		br   *Bridge
+		port *Interface
+	}{{a, ai}, {b, bi}} {
+		if e.br.ovs == nil {
+			continue
+		}
+		if err := e.br.addPort(e.port); err != nil {
+			ai.Delete()
+			return nil, nil, fmt.Errorf("nstest: connect bridges %q and %q: %w", a.name, b.name, err)
+		}
 	}
 	fab.addIface(ai)
 	fab.addIface(bi)

@@ -164,6 +164,32 @@ func (h *Host) writeState(b *strings.Builder) {
 			p("%s", strings.ReplaceAll(l, "\t", "    "))
 		}
 	}
+
+	if h.kind == "fabric" {
+		for _, br := range h.topo.Bridges() {
+			if br.ovs != nil {
+				br.writeOVSState(b)
+			}
+		}
+	}
+}
+
+// writeOVSState prints an Open vSwitch bridge's OpenFlow ports and flows
+// with their counters, as ovs-ofctl show and dump-flows would.
+func (br *Bridge) writeOVSState(b *strings.Builder) {
+	p := section(b, fmt.Sprintf("  openvswitch bridge %s (datapath %s)", br.name, br.ovs.datapath))
+	if ports, err := br.ovsPorts(); err != nil {
+		p("ports: (cannot list: %v)", err)
+	} else {
+		p("ports: %s", strings.Join(ports, " "))
+	}
+	flows, err := br.Flows()
+	if err != nil {
+		p("flows: (cannot list: %v)", err)
+	}
+	for _, f := range flows {
+		p("%s", f)
+	}
 }
 
 // writeLink prints one link as `ip -s link` would, briefly, naming the other

@@ -35,6 +35,9 @@ type Topology struct {
 	pending   []*Interface // set up, maybe not yet operationally up
 	readyMu   sync.Mutex
 	art       *artifacts // NSTEST_ARTIFACTS: captures to save if the test fails
+
+	ovsMu sync.Mutex
+	ovs   *ovsSwitch // the Open vSwitch daemons, started by the first OVS bridge
 }
 
 type config struct {

@@ -124,7 +124,26 @@ const FramesTable = "nstest-frames"
 // a veth pair it imitates netem loss on the near end. Zero removes the drop.
 // The kernel needs CONFIG_NF_TABLES_NETDEV.
 func DropFrames(nsFd int, iface string, percent float64) error {
+	return dropFrames(nsFd, iface, percent, Ingress)
+}
+
+// DropFramesLeaving drops percent of the frames that iface sends, at the
+// device's egress hook (netdev family, kernel 5.16 or later with
+// CONFIG_NETFILTER_EGRESS): before its qdisc and before packet sockets on
+// iface see them, as netem loss does. It serves where the receiving end
+// reads frames with a packet socket, which sees them before the ingress hook
+// (Open vSwitch's userspace datapath). Zero removes the drop.
+func DropFramesLeaving(nsFd int, iface string, percent float64) error {
+	return dropFrames(nsFd, iface, percent, Egress)
+}
+
+func dropFrames(nsFd int, iface string, percent float64, dir Direction) error {
 	what := fmt.Sprintf("firewall: drop %g%% of frames arriving on %q", percent, iface)
+	hook, chain, hookName := nftables.ChainHookIngress, "in-"+iface, "ingress"
+	if dir == Egress {
+		what = fmt.Sprintf("firewall: drop %g%% of frames leaving %q", percent, iface)
+		hook, chain, hookName = nftables.ChainHookEgress, "out-"+iface, "egress"
+	}
 	if err := checkIface(iface); err != nil || iface == "" {
 		return fmt.Errorf("%s: invalid interface name", what)
 	}
@@ -136,7 +155,6 @@ func DropFrames(nsFd int, iface string, percent float64) error {
 		return err
 	}
 	tb := &nftables.Table{Name: FramesTable, Family: nftables.TableFamilyNetdev}
-	chain := "in-" + iface
 	chains, err := c.ListChainsOfTableFamily(nftables.TableFamilyNetdev)
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
@@ -154,7 +172,7 @@ func DropFrames(nsFd int, iface string, percent float64) error {
 		c.AddTable(tb)
 		ch := c.AddChain(&nftables.Chain{
 			Name: chain, Table: tb, Type: nftables.ChainTypeFilter,
-			Hooknum: nftables.ChainHookIngress, Priority: nftables.ChainPriorityFilter, Device: iface,
+			Hooknum: hook, Priority: nftables.ChainPriorityFilter, Device: iface,
 		})
 		var m []expr.Any
 		if percent < 100 {
@@ -162,7 +180,7 @@ func DropFrames(nsFd int, iface string, percent float64) error {
 		}
 		m = append(m, &expr.Counter{}, &expr.Verdict{Kind: expr.VerdictDrop})
 		c.AddRule(&nftables.Rule{Table: tb, Chain: ch, Exprs: m,
-			UserData: comment(fmt.Sprintf("%singress %s drop %g%% of frames", dropPrefix, iface, percent))})
+			UserData: comment(fmt.Sprintf("%s%s %s drop %g%% of frames", dropPrefix, hookName, iface, percent))})
 	} else if !exists {
 		return nil
 	}
