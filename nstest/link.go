@@ -24,8 +24,8 @@ type Interface struct {
 
 	mu         sync.Mutex
 	addrs      []netip.Prefix
-	lossByDrop bool // Impair installed an nf_tables drop rule for loss
-	noLL       bool // made without an IPv6 link-local address (see addVeth)
+	lossByDrop bool       // Impair installed an nf_tables drop rule for loss
+	noLL       bool       // made without an IPv6 link-local address (see addVeth)
 	ovs        *ovsSwitch // a port of an Open vSwitch bridge run by these daemons
 }
 

@@ -463,4 +463,3 @@ func (t *Topology) checkOpen() error {
 	}
 	return nil
 }
-

@@ -61,6 +61,12 @@ func cmdUp(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	for _, b := range f.Bridges {
+		if b.Kind == topofile.KindOVS {
+			// Its daemons are children of this process and die with it.
+			return usagef("bridge %q: an Open vSwitch bridge cannot be kept: its daemons end with nstest; use nstest run, or a Linux bridge", b.Name)
+		}
+	}
 	if *name != "" {
 		f.Name = *name
 		if err := f.Validate(); err != nil {

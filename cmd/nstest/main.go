@@ -5,7 +5,7 @@
 //
 // Usage:
 //
-//	nstest run FILE | --topo SPEC [--format text|json|junit] [--timeout D] [-v]
+//	nstest run FILE | --topo SPEC [--switch lxbr|ovs] [--format text|json|junit] [--timeout D] [-v]
 //	nstest up FILE | --topo SPEC [--name NAME]
 //	nstest list
 //	nstest exec TOPOLOGY NODE [-- CMD ARGS...]

@@ -232,6 +232,25 @@ func TestRunPresetPingAll(t *testing.T) {
 	}
 }
 
+// TestRunSwitchOVS runs Mininet's single topology on an Open vSwitch bridge.
+func TestRunSwitchOVS(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("ovs-vswitchd"); err != nil {
+		t.Skip("needs the Debian package openvswitch-switch")
+	}
+	r := runBin(t, "run", "--topo", "single,4", "--switch", "ovs", "-v")
+	if r.code != 0 {
+		t.Fatalf("exit %d, want 0", r.code)
+	}
+	if !strings.Contains(r.stdout, "Results: 0% dropped (12/12 received)") {
+		t.Errorf("stdout: want every pair to reach the other")
+	}
+	// The library's log says the switch was Open vSwitch.
+	if !strings.Contains(r.stderr, "Open vSwitch (datapath") {
+		t.Errorf("stderr: want the Open vSwitch start logged")
+	}
+}
+
 func TestRunPresetPingAllFailure(t *testing.T) {
 	t.Parallel()
 	f := write(t, "split.yaml", `bridges: [{name: s1}, {name: s2}]
@@ -264,6 +283,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"run", "a.yaml", "--topo", "single,2"}, "give a FILE or --topo, not both"},
 		{[]string{"run", "--format", "xml", "a.yaml"}, `--format "xml": want text, json or junit`},
 		{[]string{"run", "--topo", "ring,3"}, `unknown topology "ring"`},
+		{[]string{"run", "--topo", "single,2", "--switch", "user"}, `--switch: switch "user": unknown; want lxbr (a Linux bridge) or ovs (Open vSwitch)`},
+		{[]string{"up", "--topo", "single,2", "--switch", "ovs"}, `bridge "s1": an Open vSwitch bridge cannot be kept`},
 		{[]string{"run", "--bogus"}, "flag provided but not defined: -bogus"},
 		{[]string{"run", "/nonexistent/topo.yaml"}, "open /nonexistent/topo.yaml: no such file or directory"},
 		{[]string{"exec", "seed"}, "exec: want TOPOLOGY NODE"},

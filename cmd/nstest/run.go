@@ -21,6 +21,9 @@ prints the results and tears everything down.
 Flags:
   --topo SPEC      a Mininet topology instead of a file: single,N  linear,K[,N]
                    tree,DEPTH[,FANOUT]  minimal
+  --switch KIND    lxbr (a Linux bridge, the default) or ovs (Open vSwitch,
+                   from the Debian package openvswitch-switch) for every
+                   bridge that names no kind, like Mininet's --switch
   --format FORMAT  text (default), json, or junit (JUnit XML for CI systems)
   --timeout D      how long each check may take (default: 2s for an answer,
                    1s watching for none)
@@ -33,18 +36,33 @@ create user namespaces: nstest then runs itself again in one.
 
 // topoFlags are the flags that choose a topology.
 type topoFlags struct {
-	topo *string
+	topo    *string
+	switch_ *string
 }
 
 func addTopoFlags(fs interface {
 	String(name, value, usage string) *string
 }) topoFlags {
-	return topoFlags{topo: fs.String("topo", "", "a Mininet topology: single,N, linear,K[,N], tree,DEPTH[,FANOUT]")}
+	return topoFlags{
+		topo:    fs.String("topo", "", "a Mininet topology: single,N, linear,K[,N], tree,DEPTH[,FANOUT]"),
+		switch_: fs.String("switch", "", "lxbr (default) or ovs: the kind of every bridge that names none"),
+	}
 }
 
-// load returns the topology that FILE or --topo names, and how to name its
-// source in reports.
+// load returns the topology that FILE or --topo names, with --switch
+// applied, and how to name its source in reports.
 func (t topoFlags) load(args []string) (*topofile.File, string, error) {
+	f, src, err := t.loadFile(args)
+	if err != nil || *t.switch_ == "" {
+		return f, src, err
+	}
+	if err := f.SetSwitch(*t.switch_); err != nil {
+		return nil, "", usagef("--switch: %v", err)
+	}
+	return f, src, nil
+}
+
+func (t topoFlags) loadFile(args []string) (*topofile.File, string, error) {
 	switch {
 	case *t.topo != "" && len(args) > 0:
 		return nil, "", usagef("give a FILE or --topo, not both")

@@ -78,7 +78,11 @@ func (b *builder) build(topo *nstest.Topology) {
 	f := b.f
 	for _, br := range f.Bridges {
 		b.at.set(br.at.of("name", br.Pos), f.filename)
-		nb := topo.AddBridge(br.Name)
+		var opts []nstest.BridgeOption
+		if br.Kind == KindOVS {
+			opts = append(opts, nstest.OVS())
+		}
+		nb := topo.AddBridge(br.Name, opts...)
 		for j, a := range br.Addrs {
 			if err := nb.AddAddr(a); err != nil {
 				b.fail(br.at.of("addrs."+strconv.Itoa(j), br.Pos), err)

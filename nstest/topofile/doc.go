@@ -44,6 +44,9 @@
 // namespace:
 //
 //	name:   interface name
+//	kind:   linux (a Linux bridge, the default) or ovs (an Open vSwitch
+//	        bridge, nstest.OVS; nstest run --switch ovs makes every bridge
+//	        without a kind one)
 //	addrs:  list of CIDRs given to the bridge itself
 //
 // A host or router (Topology.AddHost, Topology.AddRouter):

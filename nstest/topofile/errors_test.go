@@ -80,6 +80,8 @@ func TestErrors(t *testing.T) {
 			`t.yaml:13:17: link ns1-ns1: both ends are host "ns1"`},
 		{"addresses on a bridge link", withBridges("  - {name: br2}\n") + "links:\n  - {a: br1, b: br2, a_addrs: [10.9.0.1/24]}\n",
 			`t.yaml:14:31: link br1-br2: a_addrs: a link between two bridges carries no addresses; give them to the bridges`},
+		{"unknown bridge kind", withBridges("  - {name: s1, kind: openflow}\n"),
+			`t.yaml:5:22: bridge "s1": kind "openflow": unknown; want linux (a Linux bridge, the default) or ovs (Open vSwitch)`},
 		{"loop of bridges", withBridges("  - {name: s1}\n  - {name: s2}\n") + "links:\n  - {a: br1, b: s1}\n  - {a: s1, b: s2}\n  - {a: s2, b: br1}\n",
 			`t.yaml:17:5: link s2-br1: closes a loop of bridges, which would flood broadcasts (the bridges run no STP)`},
 		{"mtu out of range", strings.Replace(seedBase, "addrs: [10.0.0.1/24]}", "addrs: [10.0.0.1/24], mtu: 70000}", 1),

@@ -20,6 +20,7 @@ type (
 	}
 	yBr struct {
 		Name  string   `yaml:"name"`
+		Kind  string   `yaml:"kind,omitempty"`
 		Addrs []string `yaml:"addrs,omitempty,flow"`
 	}
 	yNode struct {
@@ -58,7 +59,7 @@ type (
 func (f *File) Marshal() ([]byte, error) {
 	y := yFile{Name: f.Name}
 	for _, b := range f.Bridges {
-		y.Bridges = append(y.Bridges, yBr{b.Name, b.Addrs})
+		y.Bridges = append(y.Bridges, yBr{b.Name, b.Kind, b.Addrs})
 	}
 	nodes := func(list []Node) []yNode {
 		var out []yNode

@@ -333,6 +333,7 @@ func (d *decoder) bridge(i int, n *yaml.Node) Bridge {
 	what := itemName("bridge", "bridges", i, n)
 	d.mapping(n, what, []field{
 		{"name", func(v *yaml.Node) { b.at["name"] = pos(v); d.str(v, what+": name", &b.Name) }},
+		{"kind", func(v *yaml.Node) { b.at["kind"] = pos(v); d.str(v, what+": kind", &b.Kind) }},
 		{"addrs", func(v *yaml.Node) { d.strs(v, what+": addrs", "addrs", b.at, &b.Addrs) }},
 	}, "name")
 	return b

@@ -28,9 +28,11 @@ type Pos struct {
 // IsValid reports whether p points into a file.
 func (p Pos) IsValid() bool { return p.Line > 0 }
 
-// Bridge is a Linux bridge in the topology's fabric namespace.
+// Bridge is a Linux bridge, or an Open vSwitch bridge, in the topology's
+// fabric namespace.
 type Bridge struct {
 	Name  string
+	Kind  string   // "" or KindLinux for a Linux bridge, KindOVS for Open vSwitch (nstest.OVS)
 	Addrs []string // CIDRs given to the bridge itself, as with Bridge.AddAddr
 	Pos   Pos
 
@@ -183,4 +185,28 @@ func (f *File) IsRouter(name string) bool {
 		}
 	}
 	return false
+}
+
+// The kinds of bridge a file may name.
+const (
+	KindLinux = "linux" // a Linux bridge, the default
+	KindOVS   = "ovs"   // an Open vSwitch bridge with OpenFlow rules
+)
+
+// SetSwitch gives every bridge that names no kind the kind k, as Mininet's
+// --switch does: "ovs" (KindOVS), or "linux" or Mininet's "lxbr" (KindLinux).
+func (f *File) SetSwitch(k string) error {
+	switch k {
+	case KindOVS:
+	case KindLinux, "lxbr":
+		k = KindLinux
+	default:
+		return fmt.Errorf("switch %q: unknown; want lxbr (a Linux bridge) or ovs (Open vSwitch)", k)
+	}
+	for i := range f.Bridges {
+		if f.Bridges[i].Kind == "" {
+			f.Bridges[i].Kind = k
+		}
+	}
+	return nil
 }

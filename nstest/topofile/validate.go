@@ -103,6 +103,11 @@ func (v *validator) run() {
 	for i := range f.Bridges {
 		b := &f.Bridges[i]
 		what := fmt.Sprintf("bridge %q", b.Name)
+		switch b.Kind {
+		case "", KindLinux, KindOVS:
+		default:
+			v.errorf(b.at.of("kind", b.Pos), "%s: kind %q: unknown; want %s (a Linux bridge, the default) or %s (Open vSwitch)", what, b.Kind, KindLinux, KindOVS)
+		}
 		for j, a := range b.Addrs {
 			if p, ok := v.addr(what, "", a, b.at.of("addrs."+strconv.Itoa(j), b.Pos)); ok {
 				v.nets[""] = append(v.nets[""], p)
