@@ -158,6 +158,61 @@ else
 	log "Mininet not installed (apt-get install mininet bridge-utils): skipped"
 fi
 
+# 5. single,20 pingall on Open vSwitch: nstest's OVS bridge (its own daemons,
+# userspace datapath where the kernel has no openvswitch module) against
+# Mininet's OVS switch (which needs the module and the system's OVS service)
+# and against nstest's own Linux bridge above.
+log "single,20 pingall on Open vSwitch"
+ovs_single=nan ovs_start=nan mn_ovs=nan mn_ovs_note=""
+if command -v ovs-vswitchd >/dev/null; then
+	s20o=() starts=()
+	for r in $(seq 1 3); do
+		settle
+		t0=$(now_ns)
+		if "$tmp/nstest" run -v --topo single,20 --switch ovs >"$tmp/nstest-ovs.out" 2>"$tmp/nstest-ovs.err"; then
+			s20o+=("$(awk -v a="$t0" -v b="$(now_ns)" 'BEGIN {print (b-a)/1e6}')")
+			# The library logs "Open vSwitch (datapath D) started in 93ms".
+			starts+=("$(sed -n 's/.*Open vSwitch (datapath [a-z]*) started in \([0-9.]*\)\(m\?s\).*/\1 \2/p' "$tmp/nstest-ovs.err" |
+				awk '{print ($2 == "s") ? $1*1000 : $1}')")
+		else
+			log "nstest run --topo single,20 --switch ovs failed: $(tail -1 "$tmp/nstest-ovs.out")"
+		fi
+	done
+	[ ${#s20o[@]} -gt 0 ] && ovs_single=$(printf '%s\n' "${s20o[@]}" | median)
+	[ ${#starts[@]} -gt 0 ] && ovs_start=$(printf '%s\n' "${starts[@]}" | median)
+else
+	log "Open vSwitch not installed (apt-get install openvswitch-switch): skipped"
+fi
+if ! command -v mn >/dev/null; then
+	mn_ovs_note="Mininet not installed"
+elif ! command -v ovs-vswitchd >/dev/null; then
+	mn_ovs_note="openvswitch-switch not installed"
+elif ! modprobe -q openvswitch 2>/dev/null && [ ! -d /sys/module/openvswitch ]; then
+	mn_ovs_note="mn --switch ovs cannot run: no openvswitch kernel module"
+else
+	# Mininet drives the system's OVS: start its service for the runs if
+	# it is not running, and stop it again afterwards.
+	ovs_started=0
+	if ! ovs-vsctl --timeout=5 show >/dev/null 2>&1; then
+		/usr/share/openvswitch/scripts/ovs-ctl start --system-id=random >/dev/null 2>&1 && ovs_started=1
+	fi
+	mn_used=1
+	mnso=()
+	for r in $(seq 1 3); do
+		settle
+		t0=$(now_ns)
+		if mn --switch ovs --controller none --topo single,20 --test pingall >"$tmp/mn-ovs.out" 2>&1 &&
+			grep -q 'Results: 0% dropped' "$tmp/mn-ovs.out"; then
+			mnso+=("$(awk -v a="$t0" -v b="$(now_ns)" 'BEGIN {print (b-a)/1e6}')")
+		else
+			log "mn --switch ovs run $r failed: $(tail -1 "$tmp/mn-ovs.out")"
+		fi
+		mn -c >/dev/null 2>&1 || true
+	done
+	[ "$ovs_started" = 1 ] && /usr/share/openvswitch/scripts/ovs-ctl stop >/dev/null 2>&1
+	if [ ${#mnso[@]} -gt 0 ]; then mn_ovs=$(printf '%s\n' "${mnso[@]}" | median); else mn_ovs_note="mn --switch ovs failed"; fi
+fi
+
 # The table. "x" columns: how many times faster nstest is (peer / nstest),
 # except where the goal is stated as a fraction.
 fmt='%-44s %12s %12s %10s  %s\n'
@@ -169,4 +224,7 @@ printf "$fmt" "ms per host at 1000 vs at 10 hosts" "$per1000" "$per10" "$(ratio 
 printf "$fmt" "InNS us vs bare lock+setns+restore" "$inns_us" "$bare_us" "$(ratio "$inns_us" "$bare_us")" "InNS <= 10 us"
 printf "$fmt" "InNS us vs ip netns exec NS true" "$inns_us" "$ipx_us" "$(ratio "$ipx_us" "$inns_us")x" ""
 printf "$fmt" "nstest run --topo single,20 ms vs mn pingall" "$single" "$mn_ms" "$(ratio "$mn_ms" "$single")x" ">= 20x faster"
+printf "$fmt" "single,20 --switch ovs ms vs mn --switch ovs" "$ovs_single" "${mn_ovs/nan/n\/a}" "$(ratio "$mn_ovs" "$ovs_single")x" "${mn_ovs_note:->= 10x faster}"
+printf "$fmt" "single,20 --switch ovs ms vs --switch lxbr" "$ovs_single" "$single" "$(ratio "$ovs_single" "$single")" "OVS cost (nstest/nstest)"
+printf "$fmt" "OVS daemons start ms per topology" "$ovs_start" "" "" ""
 printf "$fmt" "peak RSS MB at 1000 hosts (maxrss)" "$mem" "" "" ""

@@ -351,6 +351,13 @@ func (b *Bridge) addPort(port *Interface) error {
 	return nil
 }
 
+// ovsPort reports whether the interface is a port of an OVS bridge.
+func (i *Interface) ovsPort() bool {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return i.ovs != nil
+}
+
 // onUserspaceOVS reports whether the interface is a port of an OVS bridge
 // with the userspace datapath.
 func (i *Interface) onUserspaceOVS() bool {

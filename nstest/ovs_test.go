@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -377,4 +378,24 @@ func TestOVSKilledTestProcess(t *testing.T) {
 	require.NoError(t, child.Process.Signal(unix.SIGKILL))
 	child.Wait()
 	waitExited(t, fds, daemons, 1000)
+}
+
+// TestOVSPartitionRefused: Partition's bridge rules cannot cut what OVS
+// switches, so it says so instead of leaving the hosts joined.
+func TestOVSPartitionRefused(t *testing.T) {
+	t.Parallel()
+	nstest.New(t)
+	err := nstest.Run("partition", nil, func(tb testing.TB) {
+		topo := nstest.New(tb)
+		s1 := topo.AddBridge("s1", nstest.OVS())
+		h1, h2 := topo.AddHost("h1"), topo.AddHost("h2")
+		topo.Connect(h1, s1, "10.0.0.1/24")
+		topo.Connect(h2, s1, "10.0.0.2/24")
+		topo.Partition([]*nstest.Host{h1}, []*nstest.Host{h2})
+	})
+	if errors.Is(err, nstest.ErrSkipped) {
+		t.Skip(err)
+	}
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "its interface eth0 is on an Open vSwitch bridge, which Partition cannot cut")
 }

@@ -74,6 +74,9 @@ func (t *Topology) partition(groups [][]*Host) (func() error, error) {
 				continue
 			}
 			switch pg, grouped := group[p.host]; {
+			case p.ovsPort():
+				// nf_tables bridge rules never see what OVS switches.
+				return nil, fmt.Errorf("nstest: partition: host %q: its interface %s is on an Open vSwitch bridge, which Partition cannot cut; add OpenFlow drop rules with AddFlow instead", h.name, i.name)
 			case p.host.kind == "fabric" || p.host.kind == "site":
 				l, err := h.nl.LinkByIndex(i.index)
 				if err != nil {
