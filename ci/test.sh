@@ -12,11 +12,17 @@ command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v ping >/dev/null 2>&1 || need+=(iputils-ping)
 command -v tcpdump >/dev/null 2>&1 || need+=(tcpdump)
 command -v nft >/dev/null 2>&1 || need+=(nftables)
+command -v ovs-vswitchd >/dev/null 2>&1 || need+=(openvswitch-switch)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "ci/test.sh: installing ${need[*]}"
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+    # The package may start the system's OVS service; the tests never use it
+    # (each topology runs daemons of its own): stop what the install started.
+    if [[ " ${need[*]} " == *" openvswitch-switch "* ]] && /usr/share/openvswitch/scripts/ovs-ctl status >/dev/null 2>&1; then
+      /usr/share/openvswitch/scripts/ovs-ctl stop >/dev/null 2>&1 || true
+    fi
   else
     echo "ci/test.sh: missing ${need[*]}; the tests that use them will skip, saying so"
   fi
