@@ -399,3 +399,28 @@ func TestOVSPartitionRefused(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "its interface eth0 is on an Open vSwitch bridge, which Partition cannot cut")
 }
+
+// TestOVSRulesHoldAtOnce: right after AddFlow and DelFlows return, the very
+// next packet follows the new rules, though the datapath had cached a flow
+// for that traffic under the old ones.
+func TestOVSRulesHoldAtOnce(t *testing.T) {
+	t.Parallel()
+	_, s1, h1, _ := ovsPair(t)
+	nstest.RequireReachable(t, h1, "h2")
+	ctx := context.Background()
+	once := func() int {
+		st, _ := h1.Ping(ctx, "h2", ping.Count(1), ping.Timeout(500*time.Millisecond))
+		require.NotNil(t, st)
+		return st.Received
+	}
+	for round := 0; round < 5; round++ {
+		// Warm the datapath's cache with a flow allowing the echoes.
+		st, err := h1.Ping(ctx, "h2", ping.Count(5), ping.Interval(time.Millisecond))
+		require.NoError(t, err)
+		require.Equal(t, 5, st.Received, "round %d: echoes before the rule", round)
+		require.NoError(t, s1.AddFlow("priority=100,icmp,actions=drop"))
+		assert.Zero(t, once(), "round %d: an echo passed right after the drop rule was added", round)
+		require.NoError(t, s1.DelFlows("icmp"))
+		assert.Equal(t, 1, once(), "round %d: an echo was lost right after the drop rule was deleted", round)
+	}
+}
