@@ -107,7 +107,8 @@ func (t *Topology) getOVS() (*ovsSwitch, error) {
 }
 
 func startOVS(fab *Host) (_ *ovsSwitch, err error) {
-	dir, err := os.MkdirTemp("", "nstest-ovs-")
+	sweepOVSDirs()
+	dir, err := os.MkdirTemp("", fmt.Sprintf("%s%d-", ovsDirPrefix, os.Getpid()))
 	if err != nil {
 		return nil, fmt.Errorf("Open vSwitch: %w", err)
 	}
@@ -177,6 +178,26 @@ func startOVS(fab *Host) (_ *ovsSwitch, err error) {
 		return nil, err
 	}
 	return o, nil
+}
+
+// ovsDirPrefix starts the name of every private OVS directory, followed by
+// the pid of the test process that made it.
+const ovsDirPrefix = "nstest-ovs-"
+
+// sweepOVSDirs removes the private directories of test processes that are
+// gone: a process killed with SIGKILL cannot remove its own. A directory
+// whose pid is in use again is left alone.
+func sweepOVSDirs() {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), ovsDirPrefix+"*-*"))
+	for _, d := range dirs {
+		pid, _, ok := strings.Cut(strings.TrimPrefix(filepath.Base(d), ovsDirPrefix), "-")
+		if !ok || pid == "" || strings.Trim(pid, "0123456789") != "" {
+			continue
+		}
+		if _, err := os.Stat("/proc/" + pid); errors.Is(err, os.ErrNotExist) {
+			os.RemoveAll(d)
+		}
+	}
 }
 
 func (o *ovsSwitch) path(name string) string { return filepath.Join(o.dir, name) }

@@ -378,6 +378,15 @@ func TestOVSKilledTestProcess(t *testing.T) {
 	require.NoError(t, child.Process.Signal(unix.SIGKILL))
 	child.Wait()
 	waitExited(t, fds, daemons, 1000)
+
+	// The killed process could not remove its private directory: the next
+	// topology to start OVS does.
+	left, err := filepath.Glob(filepath.Join(os.TempDir(), fmt.Sprintf("nstest-ovs-%d-*", child.Process.Pid)))
+	require.NoError(t, err)
+	require.Len(t, left, 1, "the killed process's private OVS directory")
+	ovsPair(t)
+	_, err = os.Stat(left[0])
+	assert.ErrorIs(t, err, os.ErrNotExist, "the directory of the killed process is still there")
 }
 
 // TestOVSPartitionRefused: Partition's bridge rules cannot cut what OVS
