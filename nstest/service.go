@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -30,8 +31,9 @@ type Service struct {
 	waitErr error         // cmd.Wait's result, set before done is closed
 
 	stopOnce sync.Once
-	stopped  bool // Stop signalled the program
+	stopped  atomic.Bool // Stop signalled the program
 	stopErr  error
+	shown    bool // a failure message already showed the output
 }
 
 type serviceConfig struct {
@@ -204,6 +206,7 @@ func (h *Host) startService(argv []string, opts []ServiceOption) (*Service, erro
 	tb.Cleanup(s.teardown)
 	if err := s.waitReady(); err != nil {
 		s.Stop()
+		s.shown = true
 		return nil, fmt.Errorf("service %q: %w\n%s", s.name, err, s.lastOutput())
 	}
 	return s, nil
@@ -318,7 +321,7 @@ func (s *Service) Stop() error {
 			return
 		default:
 		}
-		s.stopped = true
+		s.stopped.Store(true)
 		s.cmd.Process.Signal(syscall.SIGTERM)
 		grace := time.NewTimer(s.cfg.grace)
 		defer grace.Stop()
@@ -387,18 +390,20 @@ func (s *Service) teardown() {
 	exitedAlone := false
 	select {
 	case <-s.done:
-		exitedAlone = true
+		exitedAlone = !s.stopped.Load()
 	default:
 	}
 	s.Stop()
 	if !tb.Failed() {
 		return
 	}
-	how := "stopped at teardown"
+	how := "stopped"
 	if exitedAlone {
 		how = "had exited during the test: " + s.exitStatus()
 	}
-	tb.Logf("nstest: host %q: service %q %s\n%s", s.host.name, s.name, how, s.lastOutput())
+	if !s.shown {
+		tb.Logf("nstest: host %q: service %q %s\n%s", s.host.name, s.name, how, s.lastOutput())
+	}
 	if dir := s.host.topo.artifactDir(); dir != "" {
 		name := "service-" + artifactName(s.host.name+"-"+filepath.Base(s.cmd.Args[1])) + ".log"
 		err := os.MkdirAll(dir, 0o755)

@@ -226,7 +226,7 @@ func TestServiceOutputOnFailure(t *testing.T) {
 		tb.Errorf("the check failed")
 	})
 	require.Error(t, err)
-	assert.Contains(t, log.String(), `service "sh -c echo request 1 served; echo warning: disk full >&2; exec sleep 1000" stopped at teardown`)
+	assert.Contains(t, log.String(), `service "sh -c echo request 1 served; echo warning: disk full >&2; exec sleep 1000" stopped`)
 	assert.Contains(t, log.String(), "\trequest 1 served\n\twarning: disk full")
 	b, err := os.ReadFile(filepath.Join(dir, "TestBroken", "service-ns1-sh.log"))
 	require.NoError(t, err)
