@@ -108,13 +108,23 @@ func artifactName(s string) string {
 	return s
 }
 
-// writeArtifacts leaves the failed test's evidence in DIR/<test>/ (or
-// DIR/<test>/<topology> for a topology named apart from its test).
-func (t *Topology) writeArtifacts(hosts []*Host) {
+// artifactDir is the directory a failing test's evidence goes to, or "" when
+// NSTEST_ARTIFACTS is not set.
+func (t *Topology) artifactDir() string {
+	if t.art == nil {
+		return ""
+	}
 	dir := filepath.Join(t.art.dir, artifactName(t.tb.Name()))
 	if t.name != t.tb.Name() {
 		dir = filepath.Join(dir, artifactName(t.name))
 	}
+	return dir
+}
+
+// writeArtifacts leaves the failed test's evidence in DIR/<test>/ (or
+// DIR/<test>/<topology> for a topology named apart from its test).
+func (t *Topology) writeArtifacts(hosts []*Host) {
+	dir := t.artifactDir()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.tb.Logf("nstest: %s: %v", artifactsEnv, err)
 		return

@@ -87,7 +87,11 @@ type Conn struct {
 	out, in  []byte
 	rsa      unix.RawSockaddrAny
 	rsaLen   uint32
+	oob      [64]byte // control messages: the reply's TTL or hop limit
+	msg      unix.Msghdr
+	iov      unix.Iovec
 	n        int
+	hops     int // TTL or hop limit of the last datagram, -1 if unknown
 	rerr     error
 	werr     error
 	sa4      unix.SockaddrInet4
@@ -126,6 +130,16 @@ func Open(f Family, kind SocketKind) (*Conn, error) {
 	if err != nil {
 		file.Close()
 		return nil, fmt.Errorf("ping: %v %v socket: %w", got, f, err)
+	}
+	// Ask for each datagram's TTL (IPv4) or hop limit (IPv6) as a control
+	// message; raw IPv4 sockets also read it from the IP header.
+	level, opt := unix.SOL_IP, unix.IP_RECVTTL
+	if f == IPv6 {
+		level, opt = unix.SOL_IPV6, unix.IPV6_RECVHOPLIMIT
+	}
+	if err := unix.SetsockoptInt(fd, level, opt, 1); err != nil {
+		file.Close()
+		return nil, fmt.Errorf("ping: %v %v socket: ask for the TTL of replies: %w", got, f, err)
 	}
 	c := &Conn{f: file, rc: rc, family: f, kind: got, pastTime: time.Unix(1, 0)}
 	c.recvFn = c.recv
@@ -294,17 +308,42 @@ func (c *Conn) control(fn func(fd int) error) error {
 	return ferr
 }
 
-// recv reads one datagram into c.in without allocating; it reports false
-// (wait) when there is none.
+// recv reads one datagram into c.in, with its TTL or hop limit, without
+// allocating; it reports false (wait) when there is none.
 func (c *Conn) recv(fd uintptr) bool {
-	c.rsaLen = unix.SizeofSockaddrAny
-	n, _, e := unix.Syscall6(unix.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&c.in[0])), uintptr(len(c.in)), 0,
-		uintptr(unsafe.Pointer(&c.rsa)), uintptr(unsafe.Pointer(&c.rsaLen)))
-	c.n, c.rerr = int(n), nil
+	c.iov.Base = &c.in[0]
+	c.iov.SetLen(len(c.in))
+	c.msg.Name = (*byte)(unsafe.Pointer(&c.rsa))
+	c.msg.Namelen = unix.SizeofSockaddrAny
+	c.msg.Iov = &c.iov
+	c.msg.Iovlen = 1
+	c.msg.Control = &c.oob[0]
+	c.msg.SetControllen(len(c.oob))
+	n, _, e := unix.Syscall(unix.SYS_RECVMSG, fd, uintptr(unsafe.Pointer(&c.msg)), 0)
+	c.n, c.rerr, c.hops = int(n), nil, -1
 	if e != 0 {
 		c.n, c.rerr = 0, e
+		return e != unix.EAGAIN && e != unix.EINTR
 	}
-	return e != unix.EAGAIN && e != unix.EINTR
+	c.hops = hopsFromControl(c.oob[:c.msg.Controllen])
+	return true
+}
+
+// hopsFromControl returns the TTL (IP_TTL) or hop limit (IPV6_HOPLIMIT)
+// carried by the control messages b, or -1.
+func hopsFromControl(b []byte) int {
+	for len(b) >= unix.SizeofCmsghdr {
+		h := (*unix.Cmsghdr)(unsafe.Pointer(&b[0]))
+		if h.Len < unix.SizeofCmsghdr || int(h.Len) > len(b) {
+			return -1
+		}
+		data := b[unix.CmsgLen(0):h.Len]
+		if (h.Level == unix.SOL_IP && h.Type == unix.IP_TTL || h.Level == unix.SOL_IPV6 && h.Type == unix.IPV6_HOPLIMIT) && len(data) >= 4 {
+			return int(*(*int32)(unsafe.Pointer(&data[0])))
+		}
+		b = b[min(unix.CmsgSpace(int(h.Len)-unix.CmsgLen(0)), len(b)):]
+	}
+	return -1
 }
 
 // send sends c.out to c.to; it reports false (wait) when the buffer is full.

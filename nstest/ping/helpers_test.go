@@ -201,6 +201,9 @@ func checkStats(t testing.TB, st *ping.Stats) {
 	if st.Received != len(st.RTTs) {
 		t.Errorf("Received %d but %d RTTs", st.Received, len(st.RTTs))
 	}
+	if len(st.TTLs) != len(st.RTTs) {
+		t.Errorf("%d TTLs for %d RTTs", len(st.TTLs), len(st.RTTs))
+	}
 	if st.Received > st.Sent {
 		t.Errorf("Received %d > Sent %d", st.Received, st.Sent)
 	}

@@ -46,6 +46,10 @@ type Stats struct {
 	Sent, Received, Duplicates int             // Received counts each request once; extra copies are Duplicates
 	Loss                       float64         // percent of sent requests without a reply, 0..100; 100 when nothing was sent
 	RTTs                       []time.Duration // one per received request, in arrival order
+	// TTLs holds the TTL (IPv4) or hop limit (IPv6) of each reply, in the
+	// order of RTTs: 64 from a Linux host next door, 63 behind one router.
+	// An entry is -1 where the kernel did not say.
+	TTLs []int
 	Min, Avg, Max, StdDev      time.Duration   // over RTTs; StdDev is the population standard deviation (iputils' mdev)
 	// ICMPErrors lists the ICMP errors that came back for this run's requests
 	// (destination unreachable, time exceeded, fragmentation needed, packet

@@ -59,6 +59,13 @@ func TestAcrossVeth(t *testing.T) {
 						t.Errorf("%v", st)
 					}
 					checkStats(t, st)
+					// Linux sends with TTL and hop limit 64; the peer is
+					// on the link, so replies arrive with 64.
+					for i, ttl := range st.TTLs {
+						if ttl != 64 {
+							t.Errorf("reply %d: TTL %d, want 64", i, ttl)
+						}
+					}
 				}
 			})
 		}

@@ -54,6 +54,7 @@ func (r *run) loop(ctx context.Context) error {
 	}
 	r.sendAt, r.answered = make([]time.Duration, 0, n), make([]bool, 0, n)
 	r.st.RTTs = make([]time.Duration, 0, n)
+	r.st.TTLs = make([]int, 0, n)
 
 	r.start = time.Now()
 	end, ctxEnd := forever, false
@@ -144,7 +145,7 @@ func (r *run) loop(ctx context.Context) error {
 			}
 			continue
 		}
-		r.handle(c.in[:c.n], c.from(), time.Since(r.start))
+		r.handle(c.in[:c.n], c.from(), c.hops, time.Since(r.start))
 	}
 }
 
@@ -290,12 +291,13 @@ const maxErrors = 1000
 
 // handle looks at one datagram: a reply to one of our requests, an ICMP
 // error quoting one (raw sockets only), or someone else's.
-func (r *run) handle(b []byte, from netip.Addr, now time.Duration) {
+func (r *run) handle(b []byte, from netip.Addr, hops int, now time.Duration) {
 	raw4 := r.c.kind == Raw && r.c.family == IPv4
 	if raw4 { // raw IPv4 sockets read the IP header too
 		if len(b) < 20 {
 			return
 		}
+		hops = int(b[8])
 		b = b[int(b[0]&0x0f)*4:]
 	}
 	if len(b) < 8 {
@@ -316,6 +318,7 @@ func (r *run) handle(b []byte, from netip.Addr, now time.Duration) {
 		r.answered[idx] = true
 		r.st.Received++
 		r.st.RTTs = append(r.st.RTTs, now-r.sendAt[idx])
+		r.st.TTLs = append(r.st.TTLs, hops)
 		return
 	}
 	if r.c.kind != Raw {
