@@ -49,6 +49,7 @@ type (
 		Unreachable    []string `yaml:"unreachable,omitempty"`
 		TCP            []string `yaml:"tcp,omitempty"`
 		TCPUnreachable []string `yaml:"tcp_unreachable,omitempty"`
+		Service        []string `yaml:"service,omitempty"`
 	}
 )
 
@@ -86,8 +87,8 @@ func (f *File) Marshal() ([]byte, error) {
 		return out
 	}
 	e := f.Expect
-	ye := yExp{e.PingAll, strs(e.Reachable), strs(e.Unreachable), strs(e.TCP), strs(e.TCPUnreachable)}
-	if ye.PingAll || ye.Reachable != nil || ye.Unreachable != nil || ye.TCP != nil || ye.TCPUnreachable != nil {
+	ye := yExp{e.PingAll, strs(e.Reachable), strs(e.Unreachable), strs(e.TCP), strs(e.TCPUnreachable), strs(e.Service)}
+	if ye.PingAll || ye.Reachable != nil || ye.Unreachable != nil || ye.TCP != nil || ye.TCPUnreachable != nil || ye.Service != nil {
 		y.Expect = &ye
 	}
 	var buf bytes.Buffer

@@ -412,6 +412,7 @@ func (d *decoder) expect(n *yaml.Node) Expect {
 		{"unreachable", checks("unreachable", &e.Unreachable, false)},
 		{"tcp", checks("tcp", &e.TCP, true)},
 		{"tcp_unreachable", checks("tcp_unreachable", &e.TCPUnreachable, true)},
+		{"service", checks("service", &e.Service, true)},
 	})
 	return e
 }
