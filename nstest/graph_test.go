@@ -3,6 +3,7 @@ package nstest_test
 import (
 	"bytes"
 	"flag"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -145,4 +146,28 @@ func TestArtifactsGraph(t *testing.T) {
 	require.NoError(t, nstest.Run("TestFine", nil, brokenSeed(false, nil)))
 	_, err = os.Stat(filepath.Join(dir, "TestFine"))
 	assert.True(t, os.IsNotExist(err), "a passing test leaves no artifacts")
+}
+
+// A router between two hosts, drawn as a Mermaid flowchart; put it in a
+// ```mermaid block of a README or an issue and GitHub draws it.
+func ExampleTopology_Graph() {
+	nstest.Run("TestRouted", os.Stderr, func(tb testing.TB) {
+		topo := nstest.New(tb, nstest.WithName("routed"))
+		h1, r1, h2 := topo.AddHost("h1"), topo.AddRouter("r1"), topo.AddHost("h2")
+		topo.Link(h1, r1, "10.1.0.2/24", "10.1.0.1/24")
+		topo.Link(r1, h2, "10.2.0.1/24", "10.2.0.2/24")
+		fmt.Print(topo.Graph(nstest.Mermaid))
+	})
+	// Output:
+	// flowchart TB
+	//     %% nstest topology routed
+	//     n0["h1"]
+	//     n1{{"r1 (router)"}}
+	//     n2["h2"]
+	//     n0 ---|"h1:eth0 10.1.0.2/24<br/>r1:eth0 10.1.0.1/24"| n1
+	//     n1 ---|"r1:eth1 10.2.0.1/24<br/>h2:eth0 10.2.0.2/24"| n2
+	//     classDef host fill:#ffffff,stroke:#374151
+	//     class n0,n2 host
+	//     classDef router fill:#fef3c7,stroke:#b45309
+	//     class n1 router
 }
