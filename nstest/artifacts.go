@@ -14,8 +14,9 @@ import (
 
 // With NSTEST_ARTIFACTS=DIR set when a topology is made, every interface the
 // topology makes is captured from birth into a small ring of its most recent
-// packets, and a failing test leaves DIR/<test>/ with state.txt (WriteState)
-// and one pcap file per interface. A passing test writes nothing, and without
+// packets, and a failing test leaves DIR/<test>/ with state.txt (WriteState),
+// one pcap file per interface, and the picture of the topology (Graph) as
+// topology.mmd and topology.dot, the pairs that failed drawn in red. A passing test writes nothing, and without
 // the variable nothing is captured.
 
 // artifactsEnv is the environment variable naming the directory where failing
@@ -152,6 +153,9 @@ func (t *Topology) writeArtifacts(hosts []*Host) {
 	}
 	t.writeState(&state, hosts)
 	if err := os.WriteFile(filepath.Join(dir, "state.txt"), state.Bytes(), 0o644); err != nil {
+		errs = append(errs, err.Error())
+	}
+	if err := t.writeGraphs(dir); err != nil {
 		errs = append(errs, err.Error())
 	}
 	if len(errs) > 0 {

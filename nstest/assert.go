@@ -209,8 +209,9 @@ func AssertUnreachable(tb testing.TB, from *Host, to string, opts ...CheckOption
 	return checkOne(tb, from, to, false, opts)
 }
 
-func checkOne(tb testing.TB, from *Host, to string, reach bool, opts []CheckOption) bool {
+func checkOne(tb testing.TB, from *Host, to string, reach bool, opts []CheckOption) (held bool) {
 	tb.Helper()
+	defer markUnless(&held, from, to, "ping", reach)
 	c := checkOpts(opts)
 	want, d := "reachable", c.within
 	if !reach {

@@ -16,24 +16,56 @@
 //		ns1.InNS(func() { /* code that sees only ns1's network */ })
 //	}
 //
-// # Where things live
+// # Three kinds of node
 //
-// Every host and router is an anonymous network namespace held by a file
-// descriptor, so the kernel destroys it, with its interfaces, when the test
-// process exits for any reason. Bridges and the bridge-side ends of their
-// veth pairs live in the topology's own fabric namespace (Topology.Fabric),
-// which plays the part of "the host machine": nothing is ever created in, and
-// no test traffic ever leaves from, the namespace the test process runs in.
-// Names are per topology, so parallel tests may all call their hosts ns1 and
-// their bridges br1.
+// A host (Topology.AddHost) is a network namespace of its own with its
+// loopback up: a machine. A router (AddRouter) is a host that forwards IPv4
+// and IPv6 between its interfaces. A bridge (AddBridge) is a Linux bridge,
+// a switch; every bridge of a topology lives in one extra namespace, the
+// fabric (Topology.Fabric), which plays "the host machine" of a tutorial.
+// Connect plugs a host into a bridge with a veth pair (the host's end is
+// eth0, eth1, ...); Link joins two hosts directly; ConnectBridges cables two
+// bridges. AddOverlay adds VXLAN sites, namespaces standing for separate
+// machines joined over an underlay. Names are per topology, so parallel
+// tests may all have an ns1 and a br1; Dial, Ping and the assertions accept
+// a node's name where an address is due ("ns2:8080").
 //
-// # Running code inside a host
+// # Builders fail the test; methods return errors
 //
-// Host.InNS and Host.Do run a function on a thread switched into the host's
-// namespace. Goroutines started by that function run elsewhere: use Dial,
-// Listen, ListenPacket and Command, whose sockets and processes stay in the
-// host's namespace and can be used from any goroutine. Addresses given to
-// Dial, Ping and the assertions may name a node of the topology ("ns2:8080").
+// Builders take no error return: New, AddHost, AddRouter, AddBridge,
+// Connect, Link, ConnectBridges, Fabric, AddOverlay, AddSite and
+// Site.Connect stop the test (tb.Fatalf) on bad input or a failure, with a
+// message naming the object and the value, and leave nothing half-built. A
+// builder asking for a feature the kernel lacks skips the test instead,
+// naming the kernel option. Every other method (AddAddr, AddRoute, SetDown,
+// Impair, Firewall, Dial, ...) returns an error, wrapping ErrUnsupported
+// when the kernel lacks what it needs. Assertions report through tb.Errorf
+// and return whether they held (AssertReachable, AssertTCPReachable,
+// AssertConnectivity, AssertMatrix, ...); each has a Require counterpart
+// with the same arguments that stops the test instead. Host.Capture is,
+// for now, the one method that fails the test (Interface.Capture and
+// Host.OpenCapture return the error).
+//
+// # The InNS caveat
+//
+// A network namespace belongs to an OS thread, not to a goroutine. Host.InNS
+// and Host.Do run a function on a thread switched into the host's namespace
+// and switch back (or discard the thread) afterwards. Goroutines started by
+// that function run elsewhere, in the test process's own namespace. Open
+// sockets and start processes inside, or use Dial, Listen, ListenPacket and
+// Command: their sockets and processes stay in the host's namespace and can
+// be used from any goroutine. Inside InNS, /proc/net still shows the main
+// thread's namespace: read /proc/thread-self/net.
+//
+// # Teardown
+//
+// New registers the teardown with tb.Cleanup: processes started with
+// Command are killed and reaped, sockets closed, then the namespaces
+// released. Every host is an anonymous namespace held by a file descriptor,
+// so the kernel destroys it, with its interfaces, when the test process
+// exits for any reason, SIGKILL and go test -timeout included. Nothing is
+// ever created in, and no test traffic leaves from, the namespace the test
+// process runs in.
 //
 // # Privileges
 //
@@ -42,8 +74,26 @@
 // the test binary in a user namespace for an ordinary user. Without either,
 // New skips the test with a sentence saying how to run it.
 //
-// # Debugging
+// # Environment
 //
-// NSTEST_KEEP=1 keeps a failing test's namespaces under /run/netns as
-// nstest-<test>-<node> and logs the `ip netns exec` lines that enter them.
+// NSTEST_KEEP=1 keeps a failing test's namespaces, bind-mounted under
+// /run/netns as nstest-<test>-<node>, and logs the `ip netns exec` lines that
+// enter them; `nstest clean` removes them. The Keep option does the same for
+// one topology.
+//
+// NSTEST_ARTIFACTS=DIR captures every interface into a small ring of its
+// recent packets, and a failing test leaves DIR/<test>/ with state.txt
+// (links, addresses, routes, neighbours, nftables rules and qdiscs of every
+// node, as WriteState writes them), a pcap file per interface, and the
+// picture of the topology as topology.mmd (Mermaid) and topology.dot
+// (Graphviz), the pairs that failed drawn in red (see Topology.Graph).
+//
+// # More
+//
+// The examples of this package, the ready-made topologies of package
+// github.com/nstest/harness/fixtures, and the scenarios directory of the
+// module (the seed tutorial replayed step by step, and real network bugs
+// reproduced) show whole tests. Packages ping, capture, firewall and
+// topofile hold the native pinger, packet capture, nf_tables rules and
+// topology files.
 package nstest

@@ -69,6 +69,9 @@ func (i *Interface) SetMaster(br *Bridge) error {
 	} else if err := i.host.nl.LinkSetMasterByIndex(i.link(), br.index); err != nil {
 		return fmt.Errorf("nstest: interface %s: set master %s: %w", i, br.name, err)
 	}
+	i.mu.Lock()
+	i.master = br.index
+	i.mu.Unlock()
 	i.host.topo.pend(i)
 	return nil
 }
@@ -96,6 +99,7 @@ func (i *Interface) MoveTo(h *Host) error {
 		from.topo.releaseAddr(p)
 	}
 	i.addrs = nil
+	i.master = 0 // a bridge lets go of a port that leaves its namespace
 	i.mu.Unlock()
 	i.host, i.index = h, l.Attrs().Index
 	h.addIface(i)

@@ -36,6 +36,7 @@ func (i *Interface) Impair(im Impairment) error {
 	if err != nil {
 		return fmt.Errorf("nstest: interface %s: impair: %w", i, err)
 	}
+	i.impair = im
 	return nil
 }
 

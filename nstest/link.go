@@ -27,6 +27,10 @@ type Interface struct {
 	lossByDrop bool       // Impair installed an nf_tables drop rule for loss
 	noLL       bool       // made without an IPv6 link-local address (see addVeth)
 	ovs        *ovsSwitch // a port of an Open vSwitch bridge run by these daemons
+
+	// What Graph draws, also under mu:
+	impair Impairment // the last one Impair set
+	master int        // index of the bridge it is enslaved to, or 0
 }
 
 // Name returns the interface's name in its namespace, such as "eth0".

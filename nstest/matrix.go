@@ -62,6 +62,7 @@ func AssertConnectivity(tb testing.TB, hosts ...*Host) bool {
 			fmt.Fprintf(&matrix, " %s", to.name)
 		} else {
 			matrix.WriteString(" X")
+			from.topo.markFailed(from, to.name, "ping", true)
 			if details++; details <= maxDetails {
 				if p.job < 0 {
 					fmt.Fprintf(&why, "%s -> %s: it has no address\n", from.name, to.name)
@@ -218,6 +219,9 @@ func AssertMatrix(tb testing.TB, e Expect, opts ...CheckOption) bool {
 		}
 		if status != "ok" {
 			bad++
+			if r.ex.From != nil {
+				r.ex.From.topo.markFailed(r.ex.From, r.ex.To, "ping", r.ex.Reachable)
+			}
 		}
 		fmt.Fprintf(w, "%s\t%s\twant %s\tgot %s\n", status, pair, want, got)
 	}

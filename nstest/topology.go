@@ -35,6 +35,7 @@ type Topology struct {
 	pending   []*Interface // set up, maybe not yet operationally up
 	readyMu   sync.Mutex
 	art       *artifacts // NSTEST_ARTIFACTS: captures to save if the test fails
+	drawn     drawing    // what Graph draws beyond hosts and bridges
 
 	ovsMu sync.Mutex
 	ovs   *ovsSwitch // the Open vSwitch daemons, started by the first OVS bridge

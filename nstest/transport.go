@@ -67,8 +67,9 @@ func (h *Host) dialIn(ctx context.Context, network string, ap netip.AddrPort) (n
 // is up (default 2s, see Within). A failure says whether the connection was
 // refused (a reset: nothing listens, or a firewall rejects it), timed out
 // (the SYNs went unanswered: dropped on the way), or had no route.
-func AssertTCPReachable(tb testing.TB, from *Host, address string, opts ...CheckOption) bool {
+func AssertTCPReachable(tb testing.TB, from *Host, address string, opts ...CheckOption) (held bool) {
 	tb.Helper()
+	defer markUnless(&held, from, address, "tcp", true)
 	c := checkOpts(opts)
 	t := from.topo
 	ap, err := t.resolveAddrPort(from, address, c)
@@ -101,8 +102,9 @@ func AssertTCPReachable(tb testing.TB, from *Host, address string, opts ...Check
 // address within the check's window (default 1s, see Within and Window):
 // the connection is refused, times out, or has no route. A failure names
 // the connection that was accepted.
-func AssertTCPUnreachable(tb testing.TB, from *Host, address string, opts ...CheckOption) bool {
+func AssertTCPUnreachable(tb testing.TB, from *Host, address string, opts ...CheckOption) (held bool) {
 	tb.Helper()
+	defer markUnless(&held, from, address, "tcp", false)
 	c := checkOpts(opts)
 	t := from.topo
 	ap, err := t.resolveAddrPort(from, address, c)
@@ -172,8 +174,9 @@ func AssertUDPUnreachable(tb testing.TB, from *Host, address string, opts ...Che
 	return checkUDP(tb, from, address, false, opts)
 }
 
-func checkUDP(tb testing.TB, from *Host, address string, reach bool, opts []CheckOption) bool {
+func checkUDP(tb testing.TB, from *Host, address string, reach bool, opts []CheckOption) (held bool) {
 	tb.Helper()
+	defer markUnless(&held, from, address, "udp", reach)
 	c := checkOpts(opts)
 	want, d := "an answer", c.within
 	if !reach {

@@ -54,6 +54,7 @@ func (t *Topology) addVeth(a, b vethEnd, mtu int) error {
 	for _, e := range []vethEnd{a, b} {
 		e.i.mu.Lock()
 		e.i.addrs = append(e.i.addrs, e.addrs...)
+		e.i.master = e.master
 		e.i.mu.Unlock()
 	}
 	return nil

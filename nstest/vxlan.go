@@ -95,7 +95,11 @@ func (t *Topology) AddOverlay(name string, vni int) *Overlay {
 	if err != nil {
 		t.tb.Fatalf("nstest: overlay %q: %v", name, err)
 	}
-	return &Overlay{topo: t, name: name, vni: vni, underlay: br}
+	o := &Overlay{topo: t, name: name, vni: vni, underlay: br}
+	t.mu.Lock()
+	t.drawn.overlays = append(t.drawn.overlays, o)
+	t.mu.Unlock()
+	return o
 }
 
 // Name returns the overlay's name, which is also its underlay bridge's.

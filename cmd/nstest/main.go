@@ -6,6 +6,7 @@
 // Usage:
 //
 //	nstest run FILE | --topo SPEC [--switch lxbr|ovs] [--format text|json|junit] [--timeout D] [-v]
+//	nstest graph FILE | --topo SPEC [--format mermaid|dot]
 //	nstest up FILE | --topo SPEC [--name NAME]
 //	nstest list
 //	nstest exec TOPOLOGY NODE [-- CMD ARGS...]
@@ -85,6 +86,7 @@ var commands []command
 func init() {
 	commands = []command{
 		{"run", "FILE | --topo SPEC [flags]", "build a topology, check its expectations, tear it down", runHelp, cmdRun},
+		{"graph", "FILE | --topo SPEC [--format F]", "print a picture of a topology (Mermaid, or Graphviz DOT)", graphHelp, cmdGraph},
 		{"up", "FILE | --topo SPEC [--name NAME]", "build a topology and keep it for exploring (root only)", upHelp, cmdUp},
 		{"list", "", "list the kept topologies and their namespaces", "", cmdList},
 		{"exec", "TOPOLOGY NODE [-- CMD ARGS...]", "run a command (default: a shell) in a node of a kept topology", execHelp, cmdExec},

@@ -303,7 +303,7 @@ func TestUsageErrors(t *testing.T) {
 func TestHelpAndVersion(t *testing.T) {
 	t.Parallel()
 	r := runBin(t, "help")
-	for _, cmd := range []string{"run", "up", "list", "exec", "down", "clean"} {
+	for _, cmd := range []string{"run", "graph", "up", "list", "exec", "down", "clean"} {
 		if !strings.Contains(r.stdout, "nstest "+cmd+" ") {
 			t.Errorf("help lacks %q", cmd)
 		}

@@ -29,6 +29,14 @@ Flags:
                    1s watching for none)
   -v               print what the library logs, to stderr
 
+Expectations of TCP (tcp:, tcp_unreachable:) test the path, not a program:
+nstest starts its own listener on the destination's port for them, so
+"tcp: [a -> b:80]" passes with nothing listening on b. To check that a real
+program answers, write "service: [a -> b:80]": it only connects, and fails
+when nothing listens there. nstest run starts no program in the topology, so
+there a service check fails; it is for files that Go tests check with
+topofile.Verify after starting their servers.
+
 Exit status: 0 every expectation holds, 1 one failed, 2 bad input or a machine
 that cannot build network namespaces. Run it as root, or as a user allowed to
 create user namespaces: nstest then runs itself again in one.
@@ -206,7 +214,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 // countChecks counts the TEST lines a file gives: one for pingall, one per
 // other expectation.
 func countChecks(f *topofile.File) int {
-	n := len(f.Expect.Reachable) + len(f.Expect.Unreachable) + len(f.Expect.TCP) + len(f.Expect.TCPUnreachable)
+	n := len(f.Expect.Reachable) + len(f.Expect.Unreachable) + len(f.Expect.TCP) + len(f.Expect.TCPUnreachable) + len(f.Expect.Service)
 	if f.Expect.PingAll {
 		n++
 	}

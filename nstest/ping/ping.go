@@ -49,8 +49,8 @@ type Stats struct {
 	// TTLs holds the TTL (IPv4) or hop limit (IPv6) of each reply, in the
 	// order of RTTs: 64 from a Linux host next door, 63 behind one router.
 	// An entry is -1 where the kernel did not say.
-	TTLs []int
-	Min, Avg, Max, StdDev      time.Duration   // over RTTs; StdDev is the population standard deviation (iputils' mdev)
+	TTLs                  []int
+	Min, Avg, Max, StdDev time.Duration // over RTTs; StdDev is the population standard deviation (iputils' mdev)
 	// ICMPErrors lists the ICMP errors that came back for this run's requests
 	// (destination unreachable, time exceeded, fragmentation needed, packet
 	// too big), each naming who sent it.

@@ -21,7 +21,13 @@ const (
 	KindUnreachable    = "unreachable"
 	KindTCP            = "tcp"
 	KindTCPUnreachable = "tcp_unreachable"
+	KindService        = "service" // a TCP connection to a program that listens
 )
+
+// transport reports whether checks of kind go to "host:port" over TCP.
+func transport(kind string) bool {
+	return kind == KindTCP || kind == KindTCPUnreachable || kind == KindService
+}
 
 // negative reports whether checks of kind expect no answer.
 func negative(kind string) bool { return kind == KindUnreachable || kind == KindTCPUnreachable }
@@ -30,8 +36,8 @@ func negative(kind string) bool { return kind == KindUnreachable || kind == Kind
 // ordered pair of hosts.
 type Result struct {
 	Kind     string        // KindReachable, KindTCP, ...
-	From, To string        // as written in the file; To is "host:port" for tcp checks
-	Addr     string        // the address tried: "10.0.0.2", or "10.0.0.2:8080" for tcp
+	From, To string        // as written in the file; To is "host:port" for tcp and service
+	Addr     string        // the address tried: "10.0.0.2", or "10.0.0.2:8080" for tcp and service
 	OK       bool          // the expectation held
 	Message  string        // why it did not hold; empty when OK
 	Duration time.Duration // how long the check took
@@ -56,19 +62,22 @@ const maxParallel = 64
 // Build, with the core assertions (AssertReachable, AssertUnreachable,
 // AssertTCPReachable, AssertTCPUnreachable), and returns one Result per check
 // in the order of the file's expect keys: pingall pairs (in host order),
-// reachable, unreachable, tcp, tcp_unreachable. opts (such as nstest.Within) apply to
-// every check.
+// reachable, unreachable, tcp, tcp_unreachable, service. opts (such as
+// nstest.Within) apply to every check.
 //
 // Every failure is also reported through tb.Errorf, prefixed with the
 // expectation's position in the file; failed pingall pairs are reported
 // together as one Mininet-style matrix (see Matrix).
 //
-// For tcp and tcp_unreachable checks Verify first listens on the wildcard
-// address and the port on the destination node (one listener per node and
-// port), accepting and closing connections, and closes the listeners when
-// done. Checks that expect an answer run first; then the checks that
-// expect none, so that those watch for their whole window without other
-// checks' traffic in flight. Checks from different sources run at once,
+// For tcp and tcp_unreachable checks Verify listens on the wildcard address
+// and the port on the destination node (one listener per node and port),
+// accepting and closing connections, and closes the listeners when done: they
+// test the path, not a program. service checks connect to whatever the
+// topology runs and start nothing; they run first, before those listeners
+// exist, so that a tcp check of the same port cannot answer for them. Then
+// the checks that expect an answer run; then the checks that expect none, so
+// that those watch for their whole window without other checks' traffic in
+// flight. Checks from different sources run at once,
 // the pings from one source one after another.
 func Verify(tb testing.TB, topo *nstest.Topology, f *File, opts ...nstest.CheckOption) []Result {
 	tb.Helper()
@@ -79,7 +88,7 @@ func Verify(tb testing.TB, topo *nstest.Topology, f *File, opts ...nstest.CheckO
 		rs = append(rs, Result{Kind: kind, From: c.From, To: c.To, Pos: c.Pos})
 		fns = append(fns, func(tb testing.TB) bool {
 			from := source(topo, c.From)
-			rs[i].Addr = destination(topo, from, c.To, kind == KindTCP || kind == KindTCPUnreachable)
+			rs[i].Addr = destination(topo, from, c.To, transport(kind))
 			return run(tb, from)
 		})
 	}
@@ -115,10 +124,13 @@ func Verify(tb testing.TB, topo *nstest.Topology, f *File, opts ...nstest.CheckO
 			return nstest.AssertTCPUnreachable(tb, from, c.To, opts...)
 		})
 	}
+	for _, c := range f.Expect.Service {
+		add(KindService, c, func(tb testing.TB, from *nstest.Host) bool {
+			return nstest.AssertTCPReachable(tb, from, c.To, opts...)
+		})
+	}
 
-	ls, lerrs := listen(topo, f)
-	defer ls.close()
-
+	var lerrs map[string]error // set once the listeners are up
 	check := func(i int) {
 		r := &rs[i]
 		if err := lerrs[listenKey(r)]; err != nil && (r.Kind == KindTCP || r.Kind == KindTCPUnreachable) {
@@ -136,19 +148,18 @@ func Verify(tb testing.TB, topo *nstest.Topology, f *File, opts ...nstest.CheckO
 			r.Message = "failed" // an assertion that did not say why
 		}
 	}
-	// run runs the checks that expect an answer, or those that expect
-	// none: those of different sources at once,
-	// those of one source one after the other, so that no check can take
-	// an echo reply meant for another for its own.
-	run := func(positive bool) {
+	// run runs the checks whose kind is chosen: those of different sources
+	// at once, those of one source one after the other, so that no check
+	// can take an echo reply meant for another for its own.
+	run := func(chosen func(kind string) bool) {
 		bySource := map[string][]int{}
 		var sources []string
 		for i := range rs {
-			if negative(rs[i].Kind) == positive {
+			if !chosen(rs[i].Kind) {
 				continue
 			}
 			src := rs[i].From
-			if rs[i].Kind == KindTCP || rs[i].Kind == KindTCPUnreachable {
+			if transport(rs[i].Kind) {
 				src += " tcp" // echo replies cannot be mistaken for these
 			}
 			if _, ok := bySource[src]; !ok {
@@ -171,8 +182,12 @@ func Verify(tb testing.TB, topo *nstest.Topology, f *File, opts ...nstest.CheckO
 		}
 		wg.Wait()
 	}
-	run(true)
-	run(false)
+	run(func(kind string) bool { return kind == KindService })
+	ls, errs := listen(topo, f)
+	defer ls.close()
+	lerrs = errs
+	run(func(kind string) bool { return kind != KindService && !negative(kind) })
+	run(negative)
 
 	for _, r := range rs {
 		switch {

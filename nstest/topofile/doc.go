@@ -79,11 +79,12 @@
 //	  unreachable: [FROM -> TO, ...]   # ping not answered
 //	  tcp:             [FROM -> TO:PORT, ...]  # a TCP connection is accepted
 //	  tcp_unreachable: [FROM -> TO:PORT, ...]  # a TCP connection is not accepted
+//	  service:         [FROM -> TO:PORT, ...]  # a program listening there accepts a connection
 //
 // FROM is a host or router name, or a bridge name meaning the fabric
 // namespace (the seed's root namespace). TO is a host, router or bridge name,
-// standing for its first address (IPv4 first), or an IP address. In tcp
-// entries TO is followed by :PORT (an IPv6 address in brackets, as in
+// standing for its first address (IPv4 first), or an IP address. In tcp and
+// service entries TO is followed by :PORT (an IPv6 address in brackets, as in
 // "[fd00::2]:80"), and an entry may also be written {from: FROM, to: TO:PORT}.
 // Spaces around "->" are optional; quote an entry that YAML would otherwise
 // misread (one starting with '[' or '{', or holding ": ").
@@ -92,8 +93,17 @@
 // wildcard address and the port on the destination node (the node named, or
 // the node holding the address) before checking, and closes it afterwards;
 // one listener serves every check of the same node and port. So tcp tests
-// the path, not whether some program happens to listen. A tcp_unreachable
-// destination may be an address no node holds; nothing listens there.
+// the path, not whether some program happens to listen: "tcp: [a -> b:80]"
+// passes with nothing listening on b. A tcp_unreachable destination may be
+// an address no node holds; nothing listens there.
+//
+// service checks a real program instead: it only connects (and closes the
+// connection), starting nothing, so it fails when nothing listens on the
+// port. Use it for what a test runs in the topology: build the file with
+// Build, start the servers (Host.Command, Host.Listen), then Verify. (nstest
+// run starts no program, so there a service check fails.) service checks run
+// before the tcp listeners start, so that a tcp check of the same port
+// cannot answer for them.
 //
 // # Names
 //

@@ -125,7 +125,7 @@ func TestErrors(t *testing.T) {
 		{"tcp to a bridge", seedBase + "expect:\n  tcp: [ns1 -> br1:80]\n",
 			`t.yaml:13:9: expect.tcp "ns1 -> br1:80": bridge "br1" cannot listen; name a host or router`},
 		{"unknown key in expect", seedBase + "expect:\n  ping_all: true\n",
-			`t.yaml:13:3: expect: unknown key "ping_all" (want pingall, reachable, unreachable, tcp, tcp_unreachable)`},
+			`t.yaml:13:3: expect: unknown key "ping_all" (want pingall, reachable, unreachable, tcp, tcp_unreachable, service)`},
 		{"pingall not a boolean", seedBase + "expect:\n  pingall: always\n",
 			`t.yaml:13:12: expect.pingall: got string "always", want true or false`},
 		{"pingall with a host lacking an address", seedBase + "  - name: ns3\nexpect:\n  pingall: true\n",

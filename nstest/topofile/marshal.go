@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"fmt"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // The shapes below mirror the file format for Marshal; Parse does not use
@@ -50,6 +50,7 @@ type (
 		Unreachable    []string `yaml:"unreachable,omitempty"`
 		TCP            []string `yaml:"tcp,omitempty"`
 		TCPUnreachable []string `yaml:"tcp_unreachable,omitempty"`
+		Service        []string `yaml:"service,omitempty"`
 	}
 )
 
@@ -87,8 +88,8 @@ func (f *File) Marshal() ([]byte, error) {
 		return out
 	}
 	e := f.Expect
-	ye := yExp{e.PingAll, strs(e.Reachable), strs(e.Unreachable), strs(e.TCP), strs(e.TCPUnreachable)}
-	if ye.PingAll || ye.Reachable != nil || ye.Unreachable != nil || ye.TCP != nil || ye.TCPUnreachable != nil {
+	ye := yExp{e.PingAll, strs(e.Reachable), strs(e.Unreachable), strs(e.TCP), strs(e.TCPUnreachable), strs(e.Service)}
+	if ye.PingAll || ye.Reachable != nil || ye.Unreachable != nil || ye.TCP != nil || ye.TCPUnreachable != nil || ye.Service != nil {
 		y.Expect = &ye
 	}
 	var buf bytes.Buffer

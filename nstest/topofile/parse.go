@@ -11,7 +11,7 @@ import (
 	"strconv"
 	"strings"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // Parse reads a topology file from data and validates it. filename is used
@@ -413,6 +413,7 @@ func (d *decoder) expect(n *yaml.Node) Expect {
 		{"unreachable", checks("unreachable", &e.Unreachable, false)},
 		{"tcp", checks("tcp", &e.TCP, true)},
 		{"tcp_unreachable", checks("tcp_unreachable", &e.TCPUnreachable, true)},
+		{"service", checks("service", &e.Service, true)},
 	})
 	return e
 }

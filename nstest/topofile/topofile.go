@@ -90,6 +90,10 @@ type Expect struct {
 	TCPUnreachable []Check // To is "host:port"; a connection is not accepted
 	Pos            Pos
 
+	// Service checks that a program listening at To ("host:port") accepts a
+	// connection; unlike TCP, nothing is started to listen there.
+	Service []Check
+
 	at positions
 }
 

@@ -431,6 +431,9 @@ func (v *validator) expect() {
 			}
 		}
 	}
+	for _, c := range e.Service {
+		v.check("expect.service", c, true, true)
+	}
 }
 
 // check validates one expectation; reachable ones must have addresses at
