@@ -15,7 +15,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
 	"github.com/nstest/harness/internal/ns"
@@ -186,7 +185,7 @@ func probeVLANFiltering() error {
 		return err
 	}
 	defer n.Close()
-	h, err := netlink.NewHandleAt(netns.NsHandle(n.Fd()))
+	h, err := n.NetlinkHandle()
 	if err != nil {
 		return err
 	}

@@ -30,8 +30,12 @@ var ErrUnsupported = qdisc.ErrUnsupported
 func (i *Interface) Impair(im Impairment) error {
 	i.mu.Lock()
 	defer i.mu.Unlock()
-	drop, err := qdisc.Apply(i.host.nl, i.index, qdisc.Impairment(im), i.dropArriving, i.lossByDrop)
-	i.lossByDrop = drop
+	h := i.host
+	err := h.use(func() error {
+		drop, err := qdisc.Apply(h.nl, i.index, qdisc.Impairment(im), i.dropArriving, i.lossByDrop)
+		i.lossByDrop = drop
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("nstest: interface %s: impair: %w", i, err)
 	}
@@ -45,5 +49,5 @@ func (i *Interface) dropArriving(percent float64) error {
 	if p == nil {
 		return fmt.Errorf("interface %s has no veth peer to drop frames at", i)
 	}
-	return firewall.DropFrames(p.host.ns.Fd(), p.name, percent)
+	return firewall.DropFrames(hostNS{p.host}, p.name, percent)
 }

@@ -13,12 +13,12 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/nstest/harness/internal/rootcheck"
-	"github.com/nstest/harness/internal/rootless"
 	"github.com/nstest/harness/nstest"
 	"github.com/nstest/harness/nstest/capture"
 )
@@ -26,7 +26,7 @@ import (
 // TestMain runs the scenarios rootless when needed, like nstest.Main, and
 // fails the run if they changed the namespace they ran in.
 func TestMain(m *testing.M) {
-	os.Exit(rootless.Run(func() int { return rootcheck.Main(m.Run) }))
+	goleak.VerifyTestMain(rootcheck.Tests(m.Run))
 }
 
 // serveBytes starts a TCP server on h at addr that sends n bytes to every

@@ -37,7 +37,7 @@ func (d Direction) String() string {
 // ARP and neighbour discovery, which do not pass the inet hooks. A new call
 // for the same interface and direction replaces the previous one; percent 0
 // removes it.
-func RandomDrop(nsFd int, iface string, percent float64, dir Direction) error {
+func RandomDrop(n Namespace, iface string, percent float64, dir Direction) error {
 	what := fmt.Sprintf("firewall: random drop %g%% %s on %q", percent, dir, iface)
 	spec, key := egressDropChain, expr.MetaKeyOIFNAME
 	switch dir {
@@ -57,10 +57,12 @@ func RandomDrop(nsFd int, iface string, percent float64, dir Direction) error {
 		return fmt.Errorf("%s: not a percentage between 0 and 100", what)
 	}
 
-	c, err := conn(nsFd)
-	if err != nil {
-		return err
-	}
+	return session(n, func(c *nftables.Conn) error {
+		return randomDrop(c, spec, key, iface, percent, dir, what)
+	})
+}
+
+func randomDrop(c *nftables.Conn, spec *chainSpec, key expr.MetaKey, iface string, percent float64, dir Direction, what string) error {
 	old, err := dropRules(c, spec, dir, iface)
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
@@ -123,7 +125,7 @@ const FramesTable = "nstest-frames"
 // noticing anything, as if the wire had lost them. Placed on the far end of
 // a veth pair it imitates netem loss on the near end. Zero removes the drop.
 // The kernel needs CONFIG_NF_TABLES_NETDEV.
-func DropFrames(nsFd int, iface string, percent float64) error {
+func DropFrames(n Namespace, iface string, percent float64) error {
 	what := fmt.Sprintf("firewall: drop %g%% of frames arriving on %q", percent, iface)
 	if err := checkIface(iface); err != nil || iface == "" {
 		return fmt.Errorf("%s: invalid interface name", what)
@@ -131,10 +133,10 @@ func DropFrames(nsFd int, iface string, percent float64) error {
 	if math.IsNaN(percent) || percent < 0 || percent > 100 {
 		return fmt.Errorf("%s: not a percentage between 0 and 100", what)
 	}
-	c, err := conn(nsFd)
-	if err != nil {
-		return err
-	}
+	return session(n, func(c *nftables.Conn) error { return dropFrames(c, iface, percent, what) })
+}
+
+func dropFrames(c *nftables.Conn, iface string, percent float64, what string) error {
 	tb := &nftables.Table{Name: FramesTable, Family: nftables.TableFamilyNetdev}
 	chain := "in-" + iface
 	chains, err := c.ListChainsOfTableFamily(nftables.TableFamilyNetdev)
