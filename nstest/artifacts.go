@@ -36,8 +36,9 @@ const (
 type artifacts struct {
 	dir string
 
-	mu    sync.Mutex
-	armed []armedCapture
+	mu     sync.Mutex
+	armed  []armedCapture
+	closed bool // closeAll ran: captures armed later are closed at once
 }
 
 type armedCapture struct {
@@ -47,10 +48,12 @@ type armedCapture struct {
 
 // closeAll closes the armed captures, all at once: closing a packet socket
 // waits for an RCU grace period (synchronize_net, about 10 ms here), and one
-// at a time they would add tens of milliseconds to every teardown.
+// at a time they would add tens of milliseconds to every teardown. Teardown
+// runs it beside its other steps and waits for it.
 func (a *artifacts) closeAll() {
 	a.mu.Lock()
 	armed := a.armed
+	a.closed = true
 	a.mu.Unlock()
 	var wg sync.WaitGroup
 	for _, ac := range armed {
@@ -58,11 +61,6 @@ func (a *artifacts) closeAll() {
 	}
 	wg.Wait()
 }
-
-// release closes the armed captures in the background at teardown. Nobody
-// reads them after a passing test (a failing one has closed them already, in
-// writeArtifacts), so teardown need not wait for the kernel's grace period.
-func (a *artifacts) release() { go a.closeAll() }
 
 // newArtifacts returns nil unless NSTEST_ARTIFACTS is set.
 func newArtifacts() *artifacts {
@@ -83,7 +81,7 @@ func (t *Topology) arm(is ...*Interface) {
 	}
 	for _, i := range is {
 		var c *capture.Capture
-		err := i.host.ns.Do(func() (err error) {
+		err := i.host.do(func() (err error) {
 			c, err = capture.Open(i.name, capture.Limit(artifactPackets), capture.LimitBytes(artifactBytes), capture.BufferSize(1<<20), capture.SnapLen(artifactSnapLen))
 			return err
 		})
@@ -92,8 +90,14 @@ func (t *Topology) arm(is ...*Interface) {
 			continue
 		}
 		t.art.mu.Lock()
-		t.art.armed = append(t.art.armed, armedCapture{i, c})
+		late := t.art.closed
+		if !late {
+			t.art.armed = append(t.art.armed, armedCapture{i, c})
+		}
 		t.art.mu.Unlock()
+		if late { // teardown has begun
+			c.Close()
+		}
 	}
 }
 

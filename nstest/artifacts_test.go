@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -15,7 +17,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
 	"github.com/nstest/harness/internal/ns"
@@ -186,11 +187,48 @@ func probeVLANFiltering() error {
 		return err
 	}
 	defer n.Close()
-	h, err := netlink.NewHandleAt(netns.NsHandle(n.Fd()))
+	h, err := n.NetlinkHandle()
 	if err != nil {
 		return err
 	}
 	defer h.Close()
 	on := true
 	return h.LinkAdd(&netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: "probe0"}, VlanFiltering: &on})
+}
+
+// TestArtifactCapturesClosedByTeardown: the captures armed for failure
+// artifacts are closed, with the goroutines reading them, when the teardown
+// of a passing test returns, not some time later in the background, where
+// their sockets would keep the namespaces alive and goleak would find them.
+func TestArtifactCapturesClosedByTeardown(t *testing.T) {
+	t.Setenv("NSTEST_ARTIFACTS", t.TempDir())
+	before := ownPacketSockets(t)
+	armed := 0
+	err := nstest.Run(t.Name(), io.Discard, func(tb testing.TB) {
+		brokenSeed(false, nil)(tb)
+		armed = ownPacketSockets(t) - before
+	})
+	if errors.Is(err, nstest.ErrSkipped) {
+		t.Skip(err)
+	}
+	require.NoError(t, err)
+	require.Positive(t, armed, "no capture was armed")
+	assert.Equal(t, before, ownPacketSockets(t), "packet sockets of the artifact captures outlived the teardown")
+}
+
+// ownPacketSockets counts this process's open AF_PACKET sockets.
+func ownPacketSockets(t *testing.T) int {
+	ents, err := os.ReadDir("/proc/self/fd")
+	require.NoError(t, err)
+	n := 0
+	for _, e := range ents {
+		fd, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if d, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_DOMAIN); err == nil && d == unix.AF_PACKET {
+			n++
+		}
+	}
+	return n
 }

@@ -2,7 +2,6 @@ package nstest_test
 
 import (
 	"io"
-	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -35,15 +34,6 @@ func matches(t *testing.T, re, msg string) {
 	if !regexp.MustCompile(`^(?s:` + re + `)$`).MatchString(msg) {
 		t.Errorf("message does not match\n got: %q\nwant: %q", msg, re)
 	}
-}
-
-// nsFd returns a descriptor of h's namespace for package firewall.
-func nsFd(t *testing.T, h *nstest.Host) int {
-	t.Helper()
-	f, err := os.Open(h.NSPath())
-	require.NoError(t, err)
-	t.Cleanup(func() { f.Close() })
-	return int(f.Fd())
 }
 
 // three puts ns1, ns2 and ns3 on one bridge, with IPv4 and IPv6.
@@ -90,7 +80,7 @@ func TestAssertReachable(t *testing.T) {
 	matches(t, `nstest: ns1 -> 10\.0\.0\.9: want reachable, got no reply to \d+ echo requests in 300ms`, msg)
 
 	// ns2 drops echo requests from ns1.
-	require.NoError(t, firewall.Add(nsFd(t, ns2), firewall.Rule{Chain: firewall.Input, Action: firewall.Drop, Proto: "icmp", Src: "10.0.0.1"}))
+	require.NoError(t, firewall.Add(ns2, firewall.Rule{Chain: firewall.Input, Action: firewall.Drop, Proto: "icmp", Src: "10.0.0.1"}))
 	msg, _ = failures(t, func(tb testing.TB) { nstest.AssertReachable(tb, ns1, "ns2", nstest.Within(300*time.Millisecond)) })
 	matches(t, `nstest: ns1 -> ns2 \(10\.0\.0\.2\): want reachable, got no reply to \d+ echo requests in 300ms`, msg)
 	msg, _ = failures(t, func(tb testing.TB) { nstest.AssertReachable(tb, ns1, "10.0.0.2", nstest.Within(300*time.Millisecond)) })
@@ -120,7 +110,7 @@ func TestAssertReachableNamesRouterError(t *testing.T) {
 	t.Run("router rejects", func(t *testing.T) {
 		t.Parallel()
 		h1, r1, _ := routed(t)
-		require.NoError(t, firewall.Add(nsFd(t, r1), firewall.Rule{Chain: firewall.Forward, Action: firewall.Reject, Proto: "icmp", Dst: "10.2.0.2"}))
+		require.NoError(t, firewall.Add(r1, firewall.Rule{Chain: firewall.Forward, Action: firewall.Reject, Proto: "icmp", Dst: "10.2.0.2"}))
 		msg, _ := failures(t, func(tb testing.TB) { nstest.AssertReachable(tb, h1, "h2", short) })
 		matches(t, `nstest: h1 -> h2 \(10\.2\.0\.2\): want reachable, got destination unreachable \(communication prohibited by filter\) from r1 \(10\.1\.0\.1\), no reply to \d+ echo requests in 300ms`, msg)
 		assert.True(t, nstest.AssertUnreachable(t, h1, "h2"))
@@ -147,7 +137,7 @@ func TestAssertReachableNoRoute(t *testing.T) {
 func TestAssertUnreachable(t *testing.T) {
 	t.Parallel()
 	_, ns1, _, ns3 := three(t)
-	require.NoError(t, firewall.Add(nsFd(t, ns3), firewall.Rule{Chain: firewall.Input, Action: firewall.Drop, Proto: "icmp"}))
+	require.NoError(t, firewall.Add(ns3, firewall.Rule{Chain: firewall.Input, Action: firewall.Drop, Proto: "icmp"}))
 	assert.True(t, nstest.AssertUnreachable(t, ns1, "ns3", nstest.Within(200*time.Millisecond)))
 	assert.True(t, nstest.AssertReachable(t, ns1, "ns3", nstest.IPv6()))
 
@@ -203,7 +193,7 @@ func TestAssertMatrix(t *testing.T) {
 	t.Parallel()
 	_, ns1, ns2, ns3 := three(t)
 	// ns3 drops echo requests from ns1, over IPv4 only.
-	require.NoError(t, firewall.Add(nsFd(t, ns3), firewall.Rule{Chain: firewall.Input, Action: firewall.Drop, Proto: "icmp", ICMPType: "echo-request", Src: "10.0.0.1"}))
+	require.NoError(t, firewall.Add(ns3, firewall.Rule{Chain: firewall.Input, Action: firewall.Drop, Proto: "icmp", ICMPType: "echo-request", Src: "10.0.0.1"}))
 	short := nstest.Within(300 * time.Millisecond)
 
 	assert.True(t, nstest.AssertMatrix(t, nstest.Reach(ns1, "ns2").NotReach(ns1, "ns3").Reach(ns2, "ns1", "ns3").Reach(ns3, "ns1"), short))
@@ -249,7 +239,7 @@ func TestAssertTCP(t *testing.T) {
 	matches(t, `nstest: ns1 -> tcp 10\.9\.9\.9:80: want a connection, got no route \(network is unreachable\) \(\d+ attempts in 300ms\)`, msg)
 
 	// ns2 drops SYNs to 8080 from ns1: the dial times out.
-	require.NoError(t, firewall.Add(nsFd(t, ns2), firewall.Rule{Chain: firewall.Input, Action: firewall.Drop, Proto: "tcp", DstPort: 8080, Src: "10.0.0.1"}))
+	require.NoError(t, firewall.Add(ns2, firewall.Rule{Chain: firewall.Input, Action: firewall.Drop, Proto: "tcp", DstPort: 8080, Src: "10.0.0.1"}))
 	assert.True(t, nstest.AssertTCPUnreachable(t, ns1, "ns2:8080", short))
 	msg, _ = failures(t, func(tb testing.TB) { nstest.AssertTCPReachable(tb, ns1, "ns2:8080", short) })
 	assert.Equal(t, "nstest: ns1 -> tcp ns2:8080 (10.0.0.2:8080): want a connection, got timed out after 300ms (no answer to the SYNs: dropped on the way, or by a firewall) (1 attempt in 300ms)", msg)

@@ -96,7 +96,9 @@ func (t *Topology) makeBridge(name string, bc bridgeConfig) (*Bridge, error) {
 	br := &Bridge{topo: t, name: name}
 	for try := 0; ; try++ {
 		br.index = fab.allocIndex()
-		err := fab.fnl.Do(fastnl.AddBridge(fastnl.Bridge{Name: name, Index: br.index, Up: true, VLANFiltering: bc.vlanFiltering}))
+		err := fab.use(func() error {
+			return fab.fnl.Do(fastnl.AddBridge(fastnl.Bridge{Name: name, Index: br.index, Up: true, VLANFiltering: bc.vlanFiltering}))
+		})
 		if errors.Is(err, unix.EBUSY) && try < maxIndexTries {
 			continue // the index was taken
 		}
@@ -147,7 +149,7 @@ func (b *Bridge) addAddr(p netip.Prefix) error {
 		return err
 	}
 	l := &netlink.Device{LinkAttrs: netlink.LinkAttrs{Name: b.name, Index: b.index}}
-	if err := fab.nl.AddrAdd(l, nlAddr(p)); err != nil {
+	if err := fab.use(func() error { return fab.nl.AddrAdd(l, nlAddr(p)) }); err != nil {
 		b.topo.releaseAddr(p)
 		return fmt.Errorf("add address %s: %w", p, err)
 	}

@@ -28,7 +28,7 @@ func (h *Host) Firewall(rules ...firewall.Rule) error {
 		}
 		rs[n] = r
 	}
-	if err := firewall.Add(h.ns.Fd(), rs...); err != nil {
+	if err := firewall.Add(hostNS{h}, rs...); err != nil {
 		return fmt.Errorf("nstest: host %q: %w", h.name, err)
 	}
 	return nil
@@ -60,7 +60,7 @@ func (h *Host) ruleAddr(s string) (string, error) {
 // Masquerade, ForwardPort and ClampMSS installed in the host's namespace.
 // Impairments stay: reset them with Impair(Impairment{}).
 func (h *Host) FlushFirewall() error {
-	if err := firewall.Flush(h.ns.Fd()); err != nil {
+	if err := firewall.Flush(hostNS{h}); err != nil {
 		return fmt.Errorf("nstest: host %q: %w", h.name, err)
 	}
 	return nil
@@ -74,7 +74,7 @@ func (h *Host) FlushFirewall() error {
 func (h *Host) Masquerade(outIface, src string) error {
 	s, err := h.ruleAddr(src)
 	if err == nil {
-		err = firewall.Masquerade(h.ns.Fd(), outIface, s)
+		err = firewall.Masquerade(hostNS{h}, outIface, s)
 	}
 	if err != nil {
 		return fmt.Errorf("nstest: host %q: masquerade on %s: %w", h.name, outIface, err)
@@ -90,7 +90,7 @@ func (h *Host) Masquerade(outIface, src string) error {
 func (h *Host) ForwardPort(proto string, port uint16, to, inIface string) error {
 	ap, err := h.forwardTarget(to)
 	if err == nil {
-		err = firewall.ForwardPort(h.ns.Fd(), proto, port, ap, inIface)
+		err = firewall.ForwardPort(hostNS{h}, proto, port, ap, inIface)
 	}
 	if err != nil {
 		return fmt.Errorf("nstest: host %q: forward %s port %d to %s: %w", h.name, proto, port, to, err)
@@ -122,7 +122,7 @@ func (h *Host) forwardTarget(to string) (netip.AddrPort, error) {
 // host forwards out of outIface ("" for any interface) to what the route's
 // MTU allows: the usual fix for a path-MTU black hole.
 func (h *Host) ClampMSS(outIface string) error {
-	if err := firewall.ClampMSS(h.ns.Fd(), outIface); err != nil {
+	if err := firewall.ClampMSS(hostNS{h}, outIface); err != nil {
 		return fmt.Errorf("nstest: host %q: clamp MSS on %q: %w", h.name, outIface, err)
 	}
 	return nil
@@ -132,14 +132,16 @@ func (h *Host) ClampMSS(outIface string) error {
 // table, with each rule's packet and byte counters, in nft-like text meant
 // for people.
 func (h *Host) FirewallRules() (string, error) {
-	s, err := firewall.Dump(h.ns.Fd())
+	s, err := firewall.Dump(hostNS{h})
 	if err != nil {
 		return "", fmt.Errorf("nstest: host %q: %w", h.name, err)
 	}
 	return s, nil
 }
 
-// NSFd returns a descriptor of the host's network namespace, valid until the
-// topology is torn down, for packages that take one, such as nstest/firewall
-// or netlink.NewHandleAt(netns.NsHandle(fd)). Do not close it.
-func (h *Host) NSFd() int { return h.ns.Fd() }
+// hostNS is the host's namespace as package firewall takes it: Do without
+// waiting for links to come up, failing with ErrClosed after teardown.
+// (Users pass the *Host itself.)
+type hostNS struct{ h *Host }
+
+func (n hostNS) Do(fn func() error) error { return n.h.do(fn) }

@@ -36,6 +36,9 @@ func (i *Interface) Flap(ctx context.Context, down, up time.Duration) (stop func
 	if i.peer == nil {
 		t.tb.Fatalf("nstest: interface %s: flap: the interface has no other end to set down", i)
 	}
+	if t.isClosed() {
+		t.tb.Fatalf("nstest: interface %s: flap: %v", i, ErrClosed)
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	lost, ferr := i.loseCarrier()
@@ -102,7 +105,11 @@ func (i *Interface) loseCarrier() ([]netlink.Route, error) {
 	if p.host.kind != "fabric" {
 		// Without this, IPv6 addresses vanish with the link.
 		p.host.SetSysctl("net.ipv6.conf."+p.name+".keep_addr_on_down", "1")
-		rs, err := p.host.nl.RouteListFiltered(netlink.FAMILY_ALL, &netlink.Route{LinkIndex: p.index}, netlink.RT_FILTER_OIF)
+		var rs []netlink.Route
+		err := p.host.use(func() (err error) {
+			rs, err = p.host.nl.RouteListFiltered(netlink.FAMILY_ALL, &netlink.Route{LinkIndex: p.index}, netlink.RT_FILTER_OIF)
+			return err
+		})
 		if err != nil {
 			return nil, fmt.Errorf("nstest: interface %s: flap: list routes of %s: %w", i, p, err)
 		}
@@ -123,7 +130,7 @@ func (i *Interface) loseCarrier() ([]netlink.Route, error) {
 // flap); after the last time (final), it does, as after SetUp.
 func (i *Interface) regainCarrier(lost []netlink.Route, final bool) error {
 	p := i.peer
-	if err := p.host.nl.LinkSetUp(p.link()); err != nil {
+	if err := p.host.use(func() error { return p.host.nl.LinkSetUp(p.link()) }); err != nil {
 		return fmt.Errorf("nstest: interface %s: flap: set %s up: %w", i, p, err)
 	}
 	if final {
@@ -132,13 +139,14 @@ func (i *Interface) regainCarrier(lost []netlink.Route, final bool) error {
 	var errs []error
 	waited := false
 	for _, r := range lost {
-		if err := p.host.nl.RouteReplace(&r); err != nil {
+		replace := func() error { return p.host.use(func() error { return p.host.nl.RouteReplace(&r) }) }
+		if err := replace(); err != nil {
 			if !waited {
 				waited = true
 				// IPv6 takes its routes back only once the link is
 				// operationally up, which happens a moment later.
 				p.host.waitUp([]int{p.index})
-				if err = p.host.nl.RouteReplace(&r); err == nil {
+				if err = replace(); err == nil {
 					continue
 				}
 			}

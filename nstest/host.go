@@ -2,6 +2,7 @@ package nstest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -14,6 +15,7 @@ import (
 	"sync/atomic"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 
 	"github.com/nstest/harness/internal/fastnl"
 	"github.com/nstest/harness/internal/ns"
@@ -30,6 +32,14 @@ type Host struct {
 	ns   *ns.NS
 	nl   *netlink.Handle
 	fnl  *fastnl.Conn // the build path's batched requests
+
+	// life guards ns, nl and fnl against teardown: every use of them holds
+	// it for reading (use, do), and close holds it for writing. A closed
+	// netlink.Handle silently opens sockets in the calling thread's
+	// namespace, and a closed descriptor's number soon names another
+	// namespace, so nothing may touch them once closed is set.
+	life   sync.RWMutex
+	closed bool
 
 	mu      sync.Mutex
 	ifaces  []*Interface
@@ -135,8 +145,15 @@ func readSysctl(key string) (string, error) {
 	return strings.TrimSpace(string(b)), err
 }
 
-// close releases the netlink handle and the namespace descriptor.
+// close releases the netlink handles and the namespace descriptor, once no
+// method is using them; every later use fails with ErrClosed.
 func (h *Host) close() {
+	h.life.Lock()
+	defer h.life.Unlock()
+	if h.closed {
+		return
+	}
+	h.closed = true
 	if h.nl != nil {
 		h.nl.Close()
 	}
@@ -144,6 +161,50 @@ func (h *Host) close() {
 		h.fnl.Close()
 	}
 	h.ns.Close()
+}
+
+// use runs fn, which may use the host's ns, nl and fnl, while they stay
+// open, or returns ErrClosed once teardown has closed them. The check and
+// the use are under one lock, so teardown cannot close them in between.
+// Teardown waits for fn: keep it to a few netlink exchanges, and never call
+// use on the same host inside it (a waiting teardown would deadlock it).
+func (h *Host) use(fn func() error) error {
+	h.life.RLock()
+	defer h.life.RUnlock()
+	if h.closed {
+		return ErrClosed
+	}
+	return fn()
+}
+
+// useBoth is use on two hosts at once, which may be the same.
+func useBoth(a, b *Host, fn func() error) error {
+	if a == b {
+		return a.use(fn)
+	}
+	return a.use(func() error { return b.use(fn) })
+}
+
+// enter runs fn inside the host's namespace. It reports whether fn ran:
+// if not, err says why, ErrClosed after teardown.
+func (h *Host) enter(fn func() error) (err error, entered bool) {
+	err = h.ns.Do(func() error {
+		entered = true
+		return fn()
+	})
+	if !entered && errors.Is(err, ns.ErrClosed) {
+		err = ErrClosed
+	}
+	return err, entered
+}
+
+// do runs fn inside the host's namespace, as Do does without waiting for
+// links to come up, or returns ErrClosed after teardown. The thread stays
+// in the namespace until fn returns even if teardown closes the host
+// meanwhile, so fn acts on this namespace or not at all.
+func (h *Host) do(fn func() error) error {
+	err, _ := h.enter(fn)
+	return err
 }
 
 // Name returns the host's name.
@@ -166,27 +227,71 @@ func (h *Host) Topology() *Topology { return h.topo }
 // goroutines, make the socket or process here or with Dial, Listen,
 // ListenPacket or Command, and hand it over. Likewise /proc/net and
 // /proc/self/net show the namespace of the process's main thread: inside fn,
-// read /proc/thread-self/net. A panic in fn is re-raised in the caller;
-// t.FailNow (runtime.Goexit) in fn ends the caller's goroutine too.
+// read /proc/thread-self/net. A panic in fn is re-raised in the caller as an
+// error whose text holds the original value and the stack where fn
+// panicked (its Value method returns the value), so the trace names the
+// line that panicked; t.FailNow (runtime.Goexit) in fn ends the caller's
+// goroutine too. After
+// teardown InNS panics with an error that names the host and wraps
+// ErrClosed, without running fn.
 func (h *Host) InNS(fn func()) {
 	h.topo.ready()
-	if err := h.ns.Do(func() error { fn(); return nil }); err != nil {
-		panic(fmt.Sprintf("nstest: host %q: enter namespace: %v", h.name, err))
+	if err, entered := h.enter(func() error { fn(); return nil }); !entered {
+		panic(fmt.Errorf("nstest: host %q: InNS: %w", h.name, err))
 	}
 }
 
 // Do is InNS for a function that returns an error: it runs fn inside the
 // host's network namespace and returns what fn returns. The caveats of InNS
-// apply.
+// apply. After teardown Do returns an error wrapping ErrClosed without
+// running fn.
 func (h *Host) Do(fn func() error) error {
 	h.topo.ready()
-	return h.ns.Do(fn)
+	err, entered := h.enter(fn)
+	if !entered {
+		return fmt.Errorf("nstest: host %q: %w", h.name, err)
+	}
+	return err
 }
 
-// NSPath returns a path that opens the host's namespace while the topology
-// lives, for tools such as nsenter --net=PATH.
-func (h *Host) NSPath() string {
-	return fmt.Sprintf("/proc/%d/fd/%d", os.Getpid(), h.ns.Fd())
+// NSPath returns a path that opens the host's namespace, for tools such as
+// nsenter --net=PATH, or an error wrapping ErrClosed after teardown. The path
+// names one of this process's descriptors: use it while the topology lives,
+// never after, since the descriptor's number is reused once teardown closes
+// it and the path would then open some other namespace. For anything that
+// may outlive the topology, use NSFile.
+func (h *Host) NSPath() (string, error) {
+	var p string
+	err := h.use(func() error {
+		p = fmt.Sprintf("/proc/%d/fd/%d", os.Getpid(), h.ns.Fd())
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("nstest: host %q: namespace path: %w", h.name, err)
+	}
+	return p, nil
+}
+
+// NSFile returns a new descriptor of the host's network namespace, which the
+// caller owns and closes: for packages and programs that take a namespace
+// as a file (cmd.ExtraFiles, setns). Unlike a descriptor number borrowed from
+// the host, it names this namespace for as long as it is open, and keeps the
+// namespace alive that long. After teardown NSFile returns an error
+// wrapping ErrClosed.
+func (h *Host) NSFile() (*os.File, error) {
+	var f *os.File
+	err := h.use(func() error {
+		fd, err := unix.FcntlInt(uintptr(h.ns.Fd()), unix.F_DUPFD_CLOEXEC, 0)
+		if err != nil {
+			return err
+		}
+		f = os.NewFile(uintptr(fd), "netns:"+h.name)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("nstest: host %q: namespace file: %w", h.name, err)
+	}
+	return f, nil
 }
 
 // Command returns a command that runs the program name with the given
@@ -240,7 +345,7 @@ func (h *Host) DialContext(ctx context.Context, network, address string) (net.Co
 		return nil, fmt.Errorf("nstest: host %q: dial %s %s: %w", h.name, network, address, err)
 	}
 	var c net.Conn
-	err = h.ns.Do(func() (err error) {
+	err = h.do(func() (err error) {
 		// No Happy Eyeballs: its fallback dials from another goroutine,
 		// which would run outside the namespace.
 		d := net.Dialer{FallbackDelay: -1}
@@ -263,7 +368,7 @@ func (h *Host) Listen(network, address string) (net.Listener, error) {
 		return nil, fmt.Errorf("nstest: host %q: listen %s %s: %w", h.name, network, address, err)
 	}
 	var l net.Listener
-	err = h.ns.Do(func() (err error) {
+	err = h.do(func() (err error) {
 		l, err = net.Listen(network, addr)
 		return err
 	})
@@ -283,7 +388,7 @@ func (h *Host) ListenPacket(network, address string) (net.PacketConn, error) {
 		return nil, fmt.Errorf("nstest: host %q: listen %s %s: %w", h.name, network, address, err)
 	}
 	var c net.PacketConn
-	err = h.ns.Do(func() (err error) {
+	err = h.do(func() (err error) {
 		c, err = net.ListenPacket(network, addr)
 		return err
 	})
@@ -315,13 +420,13 @@ func (h *Host) ping(ctx context.Context, dst netip.Addr, opts ...ping.Option) (*
 	)
 	if dst.Zone() != "" {
 		// A zone names an interface of the host: resolve it inside.
-		err = h.ns.Do(func() (err error) {
+		err = h.do(func() (err error) {
 			st, err = ping.Ping(ctx, dst, opts...)
 			return err
 		})
 	} else {
 		// Only the socket needs the namespace; the exchange runs here.
-		err = h.ns.Do(func() (err error) {
+		err = h.do(func() (err error) {
 			c, err = ping.Open(ping.FamilyOf(dst), ping.Auto)
 			return err
 		})
@@ -392,7 +497,7 @@ func (h *Host) Addrs() []netip.Prefix {
 
 // SetSysctl sets a network sysctl (net.*) in the host's namespace.
 func (h *Host) SetSysctl(key, value string) error {
-	if err := h.ns.Do(func() error { return writeSysctl(key, value) }); err != nil {
+	if err := h.do(func() error { return writeSysctl(key, value) }); err != nil {
 		return fmt.Errorf("nstest: host %q: %w", h.name, err)
 	}
 	return nil
@@ -401,7 +506,7 @@ func (h *Host) SetSysctl(key, value string) error {
 // Sysctl reads a network sysctl (net.*) in the host's namespace.
 func (h *Host) Sysctl(key string) (string, error) {
 	var v string
-	err := h.ns.Do(func() (err error) { v, err = readSysctl(key); return err })
+	err := h.do(func() (err error) { v, err = readSysctl(key); return err })
 	if err != nil {
 		return "", fmt.Errorf("nstest: host %q: sysctl %s: %w", h.name, key, err)
 	}
@@ -458,10 +563,7 @@ func (h *Host) addRoute(dst, via string) error {
 		return fmt.Errorf("gateway %s unreachable: it is on none of the host's subnets (%s)", gw, prefixList(h.Addrs()))
 	}
 	r := &netlink.Route{LinkIndex: out.index, Dst: prefixToIPNet(to), Gw: gw.AsSlice()}
-	if err := h.nl.RouteAdd(r); err != nil {
-		return err
-	}
-	return nil
+	return h.use(func() error { return h.nl.RouteAdd(r) })
 }
 
 func prefixList(ps []netip.Prefix) string {

@@ -41,7 +41,8 @@ func (i *Interface) DelAddr(cidr string) error {
 	if k < 0 {
 		return fmt.Errorf("nstest: interface %s: address %s: not on this interface", i, p)
 	}
-	if err := i.host.nl.AddrDel(i.link(), nlAddr(p)); err != nil {
+	h := i.host
+	if err := h.use(func() error { return h.nl.AddrDel(i.link(), nlAddr(p)) }); err != nil {
 		return fmt.Errorf("nstest: interface %s: delete address %s: %w", i, p, err)
 	}
 	i.mu.Lock()
@@ -62,11 +63,12 @@ func (i *Interface) SetMaster(br *Bridge) error {
 	if br == nil || br.topo != i.host.topo || i.host.kind != "fabric" {
 		return fmt.Errorf("nstest: interface %s: set master: only an interface in the fabric can join a bridge of its topology", i)
 	}
+	h := i.host
 	if br.ovs != nil {
 		if err := br.addPort(i); err != nil {
 			return fmt.Errorf("nstest: interface %s: %w", i, err)
 		}
-	} else if err := i.host.nl.LinkSetMasterByIndex(i.link(), br.index); err != nil {
+	} else if err := h.use(func() error { return h.nl.LinkSetMasterByIndex(i.link(), br.index) }); err != nil {
 		return fmt.Errorf("nstest: interface %s: set master %s: %w", i, br.name, err)
 	}
 	i.mu.Lock()
@@ -86,10 +88,12 @@ func (i *Interface) MoveTo(h *Host) error {
 		return fmt.Errorf("nstest: interface %s: move: the destination is not a host of this topology", i)
 	}
 	from := i.host
-	if err := from.nl.LinkSetNsFd(i.link(), h.ns.Fd()); err != nil {
+	err := useBoth(from, h, func() error { return from.nl.LinkSetNsFd(i.link(), h.ns.Fd()) })
+	if err != nil {
 		return fmt.Errorf("nstest: interface %s: move to %q: %w", i, h.name, err)
 	}
-	l, err := h.nl.LinkByName(i.name)
+	var l netlink.Link
+	err = h.use(func() (err error) { l, err = h.nl.LinkByName(i.name); return err })
 	if err != nil {
 		return fmt.Errorf("nstest: interface %s: find it in %q after the move: %w", i, h.name, err)
 	}
@@ -108,7 +112,8 @@ func (i *Interface) MoveTo(h *Host) error {
 
 // Delete deletes the interface; the kernel deletes its veth peer with it.
 func (i *Interface) Delete() error {
-	if err := i.host.nl.LinkDel(i.link()); err != nil {
+	h := i.host
+	if err := h.use(func() error { return h.nl.LinkDel(i.link()) }); err != nil {
 		return fmt.Errorf("nstest: interface %s: delete: %w", i, err)
 	}
 	for _, end := range []*Interface{i, i.peer} {
@@ -146,9 +151,10 @@ func (b *Bridge) Ports() ([]string, error) {
 	}
 	fab, err := b.topo.getFabric()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("nstest: bridge %q: list ports: %w", b.name, err)
 	}
-	links, err := fab.nl.LinkList()
+	var links []netlink.Link
+	err = fab.use(func() (err error) { links, err = fab.nl.LinkList(); return err })
 	if err != nil {
 		return nil, fmt.Errorf("nstest: bridge %q: list ports: %w", b.name, err)
 	}
@@ -164,7 +170,7 @@ func (b *Bridge) Ports() ([]string, error) {
 // LinkState reports whether the interface is administratively up and whether
 // it has carrier, as the kernel sees it now.
 func (i *Interface) LinkState() (up, carrier bool, err error) {
-	l, err := i.host.nl.LinkByIndex(i.index)
+	l, err := i.linkByIndex()
 	if err != nil {
 		return false, false, fmt.Errorf("nstest: interface %s: %w", i, err)
 	}

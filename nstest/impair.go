@@ -31,8 +31,12 @@ var ErrUnsupported = qdisc.ErrUnsupported
 func (i *Interface) Impair(im Impairment) error {
 	i.mu.Lock()
 	defer i.mu.Unlock()
-	drop, err := qdisc.Apply(i.host.nl, i.index, qdisc.Impairment(im), i.dropArriving, i.lossByDrop)
-	i.lossByDrop = drop
+	h := i.host
+	err := h.use(func() error {
+		drop, err := qdisc.Apply(h.nl, i.index, qdisc.Impairment(im), i.dropArriving, i.lossByDrop)
+		i.lossByDrop = drop
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("nstest: interface %s: impair: %w", i, err)
 	}
@@ -51,7 +55,7 @@ func (i *Interface) dropArriving(percent float64) error {
 		// OVS's userspace datapath reads the port with a packet socket,
 		// which sees frames before the ingress hook: drop them as they
 		// leave instead, which the sender does not see either.
-		return firewall.DropFramesLeaving(i.host.ns.Fd(), i.name, percent)
+		return firewall.DropFramesLeaving(hostNS{i.host}, i.name, percent)
 	}
-	return firewall.DropFrames(p.host.ns.Fd(), p.name, percent)
+	return firewall.DropFrames(hostNS{p.host}, p.name, percent)
 }

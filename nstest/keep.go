@@ -16,6 +16,9 @@ var unsafeChars = regexp.MustCompile(`[^A-Za-z0-9_.-]+`)
 // one, and `nstest down <topology>` removes them. It needs root in the
 // machine's initial user namespace. It returns the names made.
 func (t *Topology) KeepNamespaces() ([]string, error) {
+	if t.isClosed() {
+		return nil, fmt.Errorf("nstest: keep topology %q: %w", t.name, ErrClosed)
+	}
 	t.ready()
 	t.mu.Lock()
 	hosts := append([]*Host(nil), t.hosts...)
@@ -26,7 +29,8 @@ func (t *Topology) KeepNamespaces() ([]string, error) {
 	topo := keepName(t.name)
 	var names []string
 	for _, h := range hosts {
-		name, err := keep.Mount(topo, h.name, h.ns.File())
+		var name string
+		err := h.use(func() (err error) { name, err = keep.Mount(topo, h.name, h.ns.File()); return err })
 		if err != nil {
 			keep.RemoveTopology(topo)
 			return nil, fmt.Errorf("nstest: keep %q of topology %q: %w", h.name, t.name, err)
@@ -44,7 +48,8 @@ func (t *Topology) keep(hosts []*Host) {
 	topo := keepName(t.name)
 	var lines []string
 	for _, h := range hosts {
-		name, err := keep.Mount(topo, h.name, h.ns.File())
+		var name string
+		err := h.use(func() (err error) { name, err = keep.Mount(topo, h.name, h.ns.File()); return err })
 		if err != nil {
 			t.tb.Logf("nstest: NSTEST_KEEP: cannot keep %q: %v", h.name, err)
 			continue

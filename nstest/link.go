@@ -58,7 +58,8 @@ func (i *Interface) Addrs() []netip.Prefix {
 
 // SetDown sets the interface administratively down. Its peer loses carrier.
 func (i *Interface) SetDown() error {
-	if err := i.host.nl.LinkSetDown(i.link()); err != nil {
+	h := i.host
+	if err := h.use(func() error { return h.nl.LinkSetDown(i.link()) }); err != nil {
 		return fmt.Errorf("nstest: interface %s: set down: %w", i, err)
 	}
 	return nil
@@ -67,7 +68,8 @@ func (i *Interface) SetDown() error {
 // SetUp sets the interface up. Traffic sent through the topology afterwards
 // waits until the link is operationally up.
 func (i *Interface) SetUp() error {
-	if err := i.host.nl.LinkSetUp(i.link()); err != nil {
+	h := i.host
+	if err := h.use(func() error { return h.nl.LinkSetUp(i.link()) }); err != nil {
 		return fmt.Errorf("nstest: interface %s: set up: %w", i, err)
 	}
 	i.host.topo.pend(i)
@@ -84,7 +86,8 @@ func (i *Interface) SetMTU(mtu int) error {
 	if mtu < 68 || mtu > 65535 {
 		return fmt.Errorf("nstest: interface %s: MTU %d: out of range 68..65535", i, mtu)
 	}
-	if err := i.host.nl.LinkSetMTU(i.link(), mtu); err != nil {
+	h := i.host
+	if err := h.use(func() error { return h.nl.LinkSetMTU(i.link(), mtu) }); err != nil {
 		return fmt.Errorf("nstest: interface %s: set MTU %d: %w", i, mtu, err)
 	}
 	return nil
@@ -92,7 +95,7 @@ func (i *Interface) SetMTU(mtu int) error {
 
 // MTU returns the interface's current MTU.
 func (i *Interface) MTU() (int, error) {
-	l, err := i.host.nl.LinkByIndex(i.index)
+	l, err := i.linkByIndex()
 	if err != nil {
 		return 0, fmt.Errorf("nstest: interface %s: %w", i, err)
 	}
@@ -120,7 +123,8 @@ func (i *Interface) addAddr(p netip.Prefix) error {
 		i.host.topo.releaseAddr(p)
 		return err
 	}
-	if err := i.host.nl.AddrAdd(i.link(), nlAddr(p)); err != nil {
+	h := i.host
+	if err := h.use(func() error { return h.nl.AddrAdd(i.link(), nlAddr(p)) }); err != nil {
 		i.host.topo.releaseAddr(p)
 		return fmt.Errorf("add address %s: %w", p, err)
 	}
@@ -143,6 +147,14 @@ func (i *Interface) linkLocalFor(p netip.Prefix) error {
 	}
 	i.noLL = false
 	return nil
+}
+
+// linkByIndex asks the kernel for the interface, in its host's namespace.
+func (i *Interface) linkByIndex() (netlink.Link, error) {
+	h := i.host
+	var l netlink.Link
+	err := h.use(func() (err error) { l, err = h.nl.LinkByIndex(i.index); return err })
+	return l, err
 }
 
 // link names the interface for netlink calls without a lookup.

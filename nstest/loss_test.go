@@ -48,7 +48,7 @@ func TestLossAgreesWithIputils(t *testing.T) {
 		t.Skip("iputils ping is not installed (Debian package iputils-ping)")
 	}
 	_, ns1, ns2, _ := three(t)
-	require.NoError(t, firewall.Add(nsFd(t, ns2),
+	require.NoError(t, firewall.Add(ns2,
 		firewall.Rule{Chain: firewall.Input, Action: firewall.Drop, Proto: "icmp", ICMPType: "echo-request", Probability: 30},
 		firewall.Rule{Chain: firewall.Input, Action: firewall.Drop, Proto: "icmpv6", ICMPType: "echo-request", Probability: 30},
 	))

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
 
@@ -125,7 +126,9 @@ func startOVS(fab *Host) (_ *ovsSwitch, err error) {
 	}
 	// The kernel datapath where the openvswitch module exists (asking for
 	// its generic netlink family loads it), as ovs-vswitchd would find it.
-	if _, err := fab.nl.GenlFamilyGet("ovs_datapath"); err == nil {
+	// A generic netlink socket: the host's handle has only a routing one,
+	// so ask from inside the fabric.
+	if fab.do(func() error { _, err := netlink.GenlFamilyGet("ovs_datapath"); return err }) == nil {
 		o.datapath = "system"
 	}
 
@@ -350,10 +353,13 @@ func (t *Topology) makeOVSBridge(name string) (*Bridge, error) {
 	if _, err := o.vsctl("add-br", name, "--", "set", "bridge", name, "datapath_type="+o.datapath); err != nil {
 		return nil, fmt.Errorf("add OVS bridge: %w", err)
 	}
-	l, err := o.fab.nl.LinkByName(name)
-	if err == nil {
-		err = o.fab.nl.LinkSetUp(l)
-	}
+	var l netlink.Link
+	err = o.fab.use(func() (err error) {
+		if l, err = o.fab.nl.LinkByName(name); err == nil {
+			err = o.fab.nl.LinkSetUp(l)
+		}
+		return err
+	})
 	if err != nil {
 		o.vsctl("--if-exists", "del-br", name)
 		return nil, fmt.Errorf("OVS bridge's interface: %w", err)
@@ -487,7 +493,7 @@ func (t *Topology) checkOpen() error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.closed {
-		return errors.New("the topology is already torn down")
+		return ErrClosed
 	}
 	return nil
 }

@@ -244,7 +244,9 @@ func TestOVSImpairLoss(t *testing.T) {
 func ovsDaemons(t *testing.T, topo *nstest.Topology) map[int]string {
 	t.Helper()
 	var want unix.Stat_t
-	require.NoError(t, unix.Stat(topo.Fabric().NSPath(), &want))
+	path, err := topo.Fabric().NSPath()
+	require.NoError(t, err)
+	require.NoError(t, unix.Stat(path, &want))
 	found := map[int]string{}
 	ents, err := os.ReadDir("/proc")
 	require.NoError(t, err)

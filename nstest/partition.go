@@ -46,6 +46,9 @@ func (t *Topology) Partition(groups ...[]*Host) (heal func() error) {
 const partitionTable = "nstest_partition"
 
 func (t *Topology) partition(groups [][]*Host) (func() error, error) {
+	if t.isClosed() {
+		return nil, fmt.Errorf("nstest: partition: %w", ErrClosed)
+	}
 	group := map[*Host]int{}
 	var macs [][]net.HardwareAddr // by group
 	for g, hs := range groups {
@@ -78,7 +81,7 @@ func (t *Topology) partition(groups [][]*Host) (func() error, error) {
 				// nf_tables bridge rules never see what OVS switches.
 				return nil, fmt.Errorf("nstest: partition: host %q: its interface %s is on an Open vSwitch bridge, which Partition cannot cut; add OpenFlow drop rules with AddFlow instead", h.name, i.name)
 			case p.host.kind == "fabric" || p.host.kind == "site":
-				l, err := h.nl.LinkByIndex(i.index)
+				l, err := i.linkByIndex()
 				if err != nil {
 					return nil, fmt.Errorf("nstest: partition: interface %s: %w", i, err)
 				}
@@ -98,11 +101,10 @@ func (t *Topology) partition(groups [][]*Host) (func() error, error) {
 	heal := func() error {
 		var errs []error
 		for _, a := range done {
-			c, err := nftables.New(nftables.WithNetNSFd(a.h.ns.Fd()))
-			if err == nil {
+			err := nftSession(a.h, func(c *nftables.Conn) error {
 				c.DelTable(&nftables.Table{Name: table, Family: a.fam})
-				err = c.Flush()
-			}
+				return c.Flush()
+			})
 			if err != nil {
 				errs = append(errs, fmt.Errorf("nstest: partition: heal %q: delete table %s: %w", a.h.name, table, err))
 			}
@@ -118,7 +120,7 @@ func (t *Topology) partition(groups [][]*Host) (func() error, error) {
 		return nil, fmt.Errorf("nstest: partition: %q: %w", h.name, err)
 	}
 	for b := range bridging {
-		if err := addMACCuts(b.ns.Fd(), table, macs); err != nil {
+		if err := addMACCuts(b, table, macs); err != nil {
 			return fail(b, err)
 		}
 		done = append(done, added{b, nftables.TableFamilyBridge})
@@ -129,7 +131,7 @@ func (t *Topology) partition(groups [][]*Host) (func() error, error) {
 		byHost[i.peer.host] = append(byHost[i.peer.host], i.peer.name)
 	}
 	for h, names := range byHost {
-		if err := addIngressCuts(h.ns.Fd(), table, names); err != nil {
+		if err := addIngressCuts(h, table, names); err != nil {
 			return fail(h, err)
 		}
 		done = append(done, added{h, nftables.TableFamilyNetdev})
@@ -139,11 +141,11 @@ func (t *Topology) partition(groups [][]*Host) (func() error, error) {
 
 // addMACCuts adds a bridge-family table dropping frames between the MAC
 // addresses of different groups.
-func addMACCuts(fd int, name string, macs [][]net.HardwareAddr) error {
-	c, err := nftables.New(nftables.WithNetNSFd(fd))
-	if err != nil {
-		return fmt.Errorf("open nf_tables netlink socket: %w", err)
-	}
+func addMACCuts(h *Host, name string, macs [][]net.HardwareAddr) error {
+	return nftSession(h, func(c *nftables.Conn) error { return macCuts(c, name, macs) })
+}
+
+func macCuts(c *nftables.Conn, name string, macs [][]net.HardwareAddr) error {
 	tb := c.AddTable(&nftables.Table{Name: name, Family: nftables.TableFamilyBridge})
 	ch := c.AddChain(&nftables.Chain{
 		Name: "forward", Table: tb, Type: nftables.ChainTypeFilter,
@@ -176,11 +178,11 @@ func addMACCuts(fd int, name string, macs [][]net.HardwareAddr) error {
 
 // addIngressCuts adds a netdev-family table dropping every frame that enters
 // the named interfaces.
-func addIngressCuts(fd int, name string, ifaces []string) error {
-	c, err := nftables.New(nftables.WithNetNSFd(fd))
-	if err != nil {
-		return fmt.Errorf("open nf_tables netlink socket: %w", err)
-	}
+func addIngressCuts(h *Host, name string, ifaces []string) error {
+	return nftSession(h, func(c *nftables.Conn) error { return ingressCuts(c, name, ifaces) })
+}
+
+func ingressCuts(c *nftables.Conn, name string, ifaces []string) error {
 	tb := c.AddTable(&nftables.Table{Name: name, Family: nftables.TableFamilyNetdev})
 	for _, ifn := range ifaces {
 		ch := c.AddChain(&nftables.Chain{
@@ -200,3 +202,17 @@ func addIngressCuts(fd int, name string, ifaces []string) error {
 
 // partitions numbers partitions, so that each has tables of its own.
 var partitions atomic.Uint64
+
+// nftSession runs fn with an nf_tables socket opened inside h's namespace, on
+// a thread in it: never through a descriptor number, which after teardown
+// could name another namespace. After teardown it returns ErrClosed.
+func nftSession(h *Host, fn func(c *nftables.Conn) error) error {
+	return h.do(func() error {
+		c, err := nftables.New(nftables.AsLasting())
+		if err != nil {
+			return fmt.Errorf("open nf_tables netlink socket: %w", err)
+		}
+		defer c.CloseLasting()
+		return fn(c)
+	})
+}

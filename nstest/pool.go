@@ -16,10 +16,15 @@ import (
 // Making a network namespace is the slowest step of AddHost (about a
 // millisecond, far more while the kernel is destroying the previous test's
 // namespaces), and it needs nothing from the caller. So a goroutine keeps a
-// few blank namespaces ready, on another core, from the first time a
-// topology needs one until the process exits: loopback up, netlink sockets
+// few blank namespaces ready, on another core: loopback up, netlink sockets
 // open, nothing else. A namespace is never handed out twice; the spares die
 // with the process like every other namespace of it.
+//
+// The filler runs only while a topology is alive and the pool is not full:
+// it is started when a spare is taken, returns once the pool is full, and
+// the teardown of the last live topology waits for it to return. So no
+// goroutine of nstest outlives the tests (goleak.VerifyTestMain passes), and
+// the few spares left wait, without a goroutine, for the next test.
 
 // spares is how many blank namespaces wait ready.
 const spares = 3
@@ -32,33 +37,86 @@ type blank struct {
 }
 
 var pool struct {
-	once sync.Once
-	ch   chan blank
+	mu     sync.Mutex
+	live   int           // topologies not yet torn down
+	spares []blank       // ready to hand out
+	filler chan struct{} // closed when the running filler returns; nil if none runs
+	broken bool          // the filler failed: takeBlank makes every namespace itself
 }
 
-// takeBlank returns a spare namespace, or makes one if none is ready.
-func takeBlank() (blank, error) {
-	pool.once.Do(func() {
-		pool.ch = make(chan blank, spares-1) // plus one waiting to be sent
-		go fillPool()
-	})
-	select {
-	case b := <-pool.ch:
-		return b, nil
-	default:
-		return makeBlank()
+// holdPool notes a new live topology.
+func holdPool() {
+	pool.mu.Lock()
+	pool.live++
+	pool.mu.Unlock()
+}
+
+// releasePool notes the teardown of a topology. The last live one waits
+// for the filler to return: it is at most one namespace away from it.
+func releasePool() {
+	pool.mu.Lock()
+	pool.live--
+	var wait chan struct{}
+	if pool.live == 0 {
+		wait = pool.filler
+	}
+	pool.mu.Unlock()
+	if wait != nil {
+		<-wait
 	}
 }
 
-// fillPool keeps the pool full. It stops at the first failure: takeBlank
-// then makes namespaces itself and reports the error where it happens.
-func fillPool() {
+// takeBlank returns a spare namespace, or makes one if none is ready, and
+// has the filler replace what it took.
+func takeBlank() (blank, error) {
+	pool.mu.Lock()
+	var b blank
+	n := len(pool.spares)
+	if n > 0 {
+		b = pool.spares[n-1]
+		pool.spares = pool.spares[:n-1]
+	}
+	startFiller()
+	pool.mu.Unlock()
+	if n > 0 {
+		return b, nil
+	}
+	return makeBlank()
+}
+
+// startFiller starts the filler if the pool needs one; pool.mu is held.
+func startFiller() {
+	if pool.filler != nil || pool.broken || pool.live == 0 || len(pool.spares) >= spares {
+		return
+	}
+	done := make(chan struct{})
+	pool.filler = done
+	go fillPool(done)
+}
+
+// fillPool fills the pool while a topology lives, then returns. It stops
+// for good at the first failure: takeBlank then makes namespaces itself and
+// reports the error where it happens.
+func fillPool(done chan struct{}) {
+	defer close(done)
 	for {
-		b, err := makeBlank()
-		if err != nil {
+		pool.mu.Lock()
+		if pool.live == 0 || len(pool.spares) >= spares {
+			pool.filler = nil
+			pool.mu.Unlock()
 			return
 		}
-		pool.ch <- b
+		pool.mu.Unlock()
+		b, err := makeBlank()
+		pool.mu.Lock()
+		if err != nil {
+			pool.broken = true
+			pool.filler = nil
+			pool.mu.Unlock()
+			return
+		}
+		pool.spares = append(pool.spares, b)
+		pool.mu.Unlock()
 	}
 }
 

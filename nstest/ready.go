@@ -94,7 +94,7 @@ func waitSolicitedNodes(is []*Interface) {
 	}
 	deadline := time.Now().Add(readyTimeout)
 	for h, want := range byHost {
-		h.ns.Do(func() error {
+		h.do(func() error {
 			for len(want) > 0 && time.Now().Before(deadline) {
 				b, err := os.ReadFile("/proc/thread-self/net/igmp6")
 				if err != nil {
@@ -129,7 +129,8 @@ func (h *Host) waitUp(indexes []int) {
 	done := func(ls fastnl.LinkState) bool { return ls.OperState == fastnl.OperUp || !ls.Up }
 	look := func() error {
 		if len(want) > lookOneByOne {
-			ls, err := h.fnl.Links()
+			var ls []fastnl.LinkState
+			err := h.use(func() (err error) { ls, err = h.fnl.Links(); return err })
 			if err != nil {
 				return err
 			}
@@ -141,7 +142,8 @@ func (h *Host) waitUp(indexes []int) {
 			return nil
 		}
 		for i := range want {
-			l, err := h.fnl.Link(i)
+			var l fastnl.LinkState
+			err := h.use(func() (err error) { l, err = h.fnl.Link(i); return err })
 			if errors.Is(err, unix.ENODEV) || err == nil && done(l) {
 				delete(want, i)
 			} else if err != nil {
@@ -154,7 +156,7 @@ func (h *Host) waitUp(indexes []int) {
 		return
 	}
 	var s *nl.NetlinkSocket
-	err := h.ns.Do(func() (err error) {
+	err := h.do(func() (err error) {
 		s, err = nl.Subscribe(unix.NETLINK_ROUTE, unix.RTNLGRP_LINK)
 		return err
 	})

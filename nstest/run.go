@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"testing"
@@ -22,6 +23,10 @@ var ErrSkipped = errors.New("skipped")
 // output goes to w (nil discards it). Run returns nil if fn passed, an error
 // wrapping ErrSkipped if it skipped, and otherwise an error holding every
 // failure message.
+//
+// As under go test, every cleanup runs, last registered first, even when fn
+// or another cleanup calls FailNow or panics; a panic fails the run, and its
+// value and stack are among the failure messages.
 func Run(name string, w io.Writer, fn func(tb testing.TB)) error {
 	if w == nil {
 		w = io.Discard
@@ -33,6 +38,7 @@ func Run(name string, w io.Writer, fn func(tb testing.TB)) error {
 		defer close(done)
 		defer tb.runCleanups()
 		defer cancel() // as testing does: Context ends before the cleanups run
+		defer tb.recoverPanic()
 		fn(tb)
 	}()
 	<-done
@@ -67,6 +73,16 @@ type runTB struct {
 	tmp      []string
 }
 
+// recoverPanic, deferred, turns a panic into a failure with its stack.
+func (r *runTB) recoverPanic() {
+	if p := recover(); p != nil {
+		r.record(fmt.Sprintf("panic: %v\n\n%s", p, debug.Stack()))
+	}
+}
+
+// runCleanups runs the cleanups, last registered first, each on a goroutine
+// of its own: FailNow (runtime.Goexit) or a panic in one ends only that one,
+// and the next still runs.
 func (r *runTB) runCleanups() {
 	for {
 		r.mu.Lock()
@@ -78,7 +94,13 @@ func (r *runTB) runCleanups() {
 		f := r.cleanups[n-1]
 		r.cleanups = r.cleanups[:n-1]
 		r.mu.Unlock()
-		f()
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			defer r.recoverPanic()
+			f()
+		}()
+		<-done
 	}
 	for _, d := range r.tmp {
 		os.RemoveAll(d)

@@ -2,7 +2,9 @@ package nstest_test
 
 import (
 	"errors"
+	"fmt"
 	"io"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -44,4 +46,45 @@ func TestRunOutcomes(t *testing.T) {
 	assert.True(t, errors.Is(err, nstest.ErrSkipped), "%v", err)
 	assert.Contains(t, err.Error(), "no netem here")
 	assert.Equal(t, "before\n", log.String())
+}
+
+// TestRunCleanupsAllRun: as under go test, a cleanup that calls Fatalf or
+// panics does not keep the others from running, last registered first, and
+// both failures are reported, the panic with the stack that names its line.
+func TestRunCleanupsAllRun(t *testing.T) {
+	t.Parallel()
+	var order []string
+	var line int
+	err := nstest.Run("cleanups", io.Discard, func(tb testing.TB) {
+		tb.Cleanup(func() { order = append(order, "1") })
+		tb.Cleanup(func() {
+			order = append(order, "2")
+			_, _, line, _ = runtime.Caller(0)
+			panic("cleanup boom")
+		})
+		tb.Cleanup(func() { order = append(order, "3"); tb.Fatalf("cleanup fatal") })
+		tb.Cleanup(func() { order = append(order, "4") })
+	})
+	require.Error(t, err)
+	assert.Equal(t, []string{"4", "3", "2", "1"}, order, "not every cleanup ran, in reverse order")
+	assert.Contains(t, err.Error(), "cleanup fatal")
+	assert.Contains(t, err.Error(), "cleanup boom")
+	assert.Contains(t, err.Error(), fmt.Sprintf("run_test.go:%d", line+1), "the panic is reported without its stack")
+}
+
+// TestRunRecoversPanic: a panic in fn fails the run with its value and
+// stack, and the cleanups still run.
+func TestRunRecoversPanic(t *testing.T) {
+	t.Parallel()
+	cleaned := false
+	var line int
+	err := nstest.Run("panics", io.Discard, func(tb testing.TB) {
+		tb.Cleanup(func() { cleaned = true })
+		_, _, line, _ = runtime.Caller(0)
+		panic("fn boom")
+	})
+	require.Error(t, err)
+	assert.True(t, cleaned, "the cleanup did not run after the panic")
+	assert.Contains(t, err.Error(), "fn boom")
+	assert.Contains(t, err.Error(), fmt.Sprintf("run_test.go:%d", line+1), "the panic is reported without its stack")
 }

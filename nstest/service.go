@@ -268,7 +268,7 @@ func (s *Service) missingPorts() ([]string, error) {
 	udp := map[int]bool{}
 	// The library's own switch, not Host.Do: this reads the socket table
 	// and starts nothing.
-	err := s.host.ns.Do(func() error {
+	err := s.host.do(func() error {
 		for _, fam := range []uint8{unix.AF_INET, unix.AF_INET6} {
 			socks, err := netlink.SocketDiagTCP(fam)
 			if err != nil {

@@ -22,6 +22,9 @@ import (
 // and rp_filter sysctls, as text for a person reading a failure. A section
 // that cannot be read says why; WriteState returns only write errors.
 func (t *Topology) WriteState(w io.Writer) error {
+	if t.isClosed() {
+		return fmt.Errorf("nstest: topology %q: write state: %w", t.name, ErrClosed)
+	}
 	return t.writeState(w, t.allHosts())
 }
 
@@ -61,7 +64,7 @@ func (h *Host) writeState(b *strings.Builder) {
 
 	p := section(b, "  sysctls")
 	var kv []string
-	h.ns.Do(func() error {
+	h.do(func() error {
 		for _, k := range []string{"net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding", "net.ipv4.conf.all.rp_filter", "net.ipv4.conf.default.rp_filter"} {
 			v, err := readSysctl(k)
 			if err != nil {
@@ -73,91 +76,98 @@ func (h *Host) writeState(b *strings.Builder) {
 	})
 	p("%s", strings.Join(kv, " "))
 
-	links, err := h.nl.LinkList()
-	names := map[int]string{}
-	for _, l := range links {
-		names[l.Attrs().Index] = l.Attrs().Name
-	}
-	ifName := func(index int) string {
-		if n, ok := names[index]; ok {
-			return n
+	// One hold on the host's handles for every netlink listing.
+	if err := h.use(func() error {
+		links, err := h.nl.LinkList()
+		names := map[int]string{}
+		for _, l := range links {
+			names[l.Attrs().Index] = l.Attrs().Name
 		}
-		return fmt.Sprintf("if%d", index)
-	}
-	p = section(b, "  links")
-	if err != nil {
-		p("(cannot list: %v)", err)
-	}
-	for _, l := range links {
-		h.writeLink(p, l, ifName)
-	}
-
-	p = section(b, "  addresses")
-	if addrs, err := h.nl.AddrList(nil, netlink.FAMILY_ALL); err != nil {
-		p("(cannot list: %v)", err)
-	} else {
-		for _, a := range addrs {
-			p("%s %s scope %s", ifName(a.LinkIndex), a.IPNet, scopeName(netlink.Scope(a.Scope)))
-		}
-	}
-
-	p = section(b, "  routes (all tables)")
-	if rs, err := h.nl.RouteListFiltered(netlink.FAMILY_ALL, &netlink.Route{Table: unix.RT_TABLE_UNSPEC}, netlink.RT_FILTER_TABLE); err != nil {
-		p("(cannot list: %v)", err)
-	} else {
-		// The main table first: it is the one people mean by "the routes".
-		slices.SortStableFunc(rs, func(x, y netlink.Route) int { return tableRank(x.Table) - tableRank(y.Table) })
-		for _, r := range rs {
-			p("%s", formatRoute(r, ifName))
-		}
-	}
-
-	p = section(b, "  neighbours")
-	if ns, err := h.nl.NeighList(0, netlink.FAMILY_ALL); err != nil {
-		p("(cannot list: %v)", err)
-	} else {
-		for _, n := range ns {
-			if n.IP == nil || n.IP.IsMulticast() {
-				continue
+		ifName := func(index int) string {
+			if n, ok := names[index]; ok {
+				return n
 			}
-			ll := ""
-			if len(n.HardwareAddr) > 0 {
-				ll = " lladdr " + n.HardwareAddr.String()
+			return fmt.Sprintf("if%d", index)
+		}
+		p = section(b, "  links")
+		if err != nil {
+			p("(cannot list: %v)", err)
+		}
+		for _, l := range links {
+			h.writeLink(p, l, ifName)
+		}
+
+		p = section(b, "  addresses")
+		if addrs, err := h.nl.AddrList(nil, netlink.FAMILY_ALL); err != nil {
+			p("(cannot list: %v)", err)
+		} else {
+			for _, a := range addrs {
+				p("%s %s scope %s", ifName(a.LinkIndex), a.IPNet, scopeName(netlink.Scope(a.Scope)))
 			}
-			p("%s dev %s%s %s", n.IP, ifName(n.LinkIndex), ll, neighState(n.State))
 		}
-	}
 
-	p = section(b, "  qdiscs")
-	if qs, err := h.nl.QdiscList(nil); err != nil {
-		p("(cannot list: %v)", err)
-	} else {
-		for _, q := range qs {
-			p("%s", formatQdisc(q, ifName))
+		p = section(b, "  routes (all tables)")
+		if rs, err := h.nl.RouteListFiltered(netlink.FAMILY_ALL, &netlink.Route{Table: unix.RT_TABLE_UNSPEC}, netlink.RT_FILTER_TABLE); err != nil {
+			p("(cannot list: %v)", err)
+		} else {
+			// The main table first: it is the one people mean by "the routes".
+			slices.SortStableFunc(rs, func(x, y netlink.Route) int { return tableRank(x.Table) - tableRank(y.Table) })
+			for _, r := range rs {
+				p("%s", formatRoute(r, ifName))
+			}
 		}
-	}
 
-	// Bridge VLANs, where there are any: ports of VLAN-filtering bridges.
-	if vs, err := h.nl.BridgeVlanList(); err == nil && len(vs) > 0 {
-		p = section(b, "  bridge vlans")
-		for _, i := range slices.Sorted(maps.Keys(vs)) {
-			var parts []string
-			for _, v := range vs[i] {
-				s := fmt.Sprint(v.Vid)
-				if v.PortVID() {
-					s += " PVID"
+		p = section(b, "  neighbours")
+		if ns, err := h.nl.NeighList(0, netlink.FAMILY_ALL); err != nil {
+			p("(cannot list: %v)", err)
+		} else {
+			for _, n := range ns {
+				if n.IP == nil || n.IP.IsMulticast() {
+					continue
 				}
-				if v.EngressUntag() {
-					s += " untagged"
+				ll := ""
+				if len(n.HardwareAddr) > 0 {
+					ll = " lladdr " + n.HardwareAddr.String()
 				}
-				parts = append(parts, s)
+				p("%s dev %s%s %s", n.IP, ifName(n.LinkIndex), ll, neighState(n.State))
 			}
-			p("%s: %s", ifName(int(i)), strings.Join(parts, ", "))
 		}
+
+		p = section(b, "  qdiscs")
+		if qs, err := h.nl.QdiscList(nil); err != nil {
+			p("(cannot list: %v)", err)
+		} else {
+			for _, q := range qs {
+				p("%s", formatQdisc(q, ifName))
+			}
+		}
+
+		// Bridge VLANs, where there are any: ports of VLAN-filtering bridges.
+		if vs, err := h.nl.BridgeVlanList(); err == nil && len(vs) > 0 {
+			p = section(b, "  bridge vlans")
+			for _, i := range slices.Sorted(maps.Keys(vs)) {
+				var parts []string
+				for _, v := range vs[i] {
+					s := fmt.Sprint(v.Vid)
+					if v.PortVID() {
+						s += " PVID"
+					}
+					if v.EngressUntag() {
+						s += " untagged"
+					}
+					parts = append(parts, s)
+				}
+				p("%s: %s", ifName(int(i)), strings.Join(parts, ", "))
+			}
+		}
+
+		return nil
+	}); err != nil {
+		p("(cannot list: %v)", err)
 	}
 
 	p = section(b, "  nftables")
-	if s, err := firewall.Dump(h.ns.Fd()); err != nil {
+	if s, err := firewall.Dump(hostNS{h}); err != nil {
 		p("(cannot list: %v)", err)
 	} else {
 		for _, l := range strings.Split(strings.TrimRight(s, "\n"), "\n") {

@@ -107,7 +107,10 @@ func buildForever(t *testing.T) {
 func waitRunning(t *testing.T, pid int, h *nstest.Host, comm string) {
 	t.Helper()
 	var want unix.Stat_t
-	require.NoError(t, unix.Stat(h.NSPath(), &want))
+	f, err := h.NSFile()
+	require.NoError(t, err)
+	require.NoError(t, unix.Fstat(int(f.Fd()), &want))
+	f.Close()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		var st unix.Stat_t

@@ -1,7 +1,6 @@
 package nstest
 
 import (
-	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -72,13 +71,12 @@ func New(tb testing.TB, opts ...Option) *Topology {
 	}
 	t.cfg.name = tb.Name()
 	t.cfg.keep = os.Getenv("NSTEST_KEEP") == "1"
-	if t.art = newArtifacts(); t.art != nil {
-		t.undo = append(t.undo, t.art.release)
-	}
+	t.art = newArtifacts()
 	for _, o := range opts {
 		o(&t.cfg)
 	}
 	t.name = t.cfg.name
+	holdPool()
 	tb.Cleanup(t.close)
 	return t
 }
@@ -97,9 +95,16 @@ func (t *Topology) checkName(kind, name string) error {
 		return fmt.Errorf("nstest: %s %q: duplicate name: the topology already has a node called %q", kind, name, name)
 	}
 	if t.closed {
-		return fmt.Errorf("nstest: %s %q: the topology is already torn down", kind, name)
+		return fmt.Errorf("nstest: %s %q: %w", kind, name, ErrClosed)
 	}
 	return nil
+}
+
+// isClosed reports whether the topology has been torn down.
+func (t *Topology) isClosed() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.closed
 }
 
 // AddHost adds a host: a network namespace of its own with its loopback up.
@@ -141,6 +146,12 @@ func (t *Topology) addHost(name, kind string, opts []HostOption) (*Host, error) 
 	if err != nil {
 		delete(t.nodes, name)
 		return nil, fmt.Errorf("nstest: %s %q: %w", kind, name, err)
+	}
+	if t.closed {
+		// Teardown ran while the namespace was made: its undo list is
+		// gone, so close the host here.
+		h.close()
+		return nil, fmt.Errorf("nstest: %s %q: %w", kind, name, ErrClosed)
 	}
 	t.nodes[name] = h
 	t.hosts = append(t.hosts, h)
@@ -193,11 +204,11 @@ func (t *Topology) Fabric() *Host {
 func (t *Topology) getFabric() (*Host, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.fabric != nil {
+	if t.fabric != nil && !t.closed {
 		return t.fabric, nil
 	}
 	if t.closed {
-		return nil, errors.New("nstest: fabric: the topology is already torn down")
+		return nil, fmt.Errorf("nstest: fabric: %w", ErrClosed)
 	}
 	f, err := newHost(t, "fabric", "fabric", hostConfig{})
 	if err != nil {
@@ -284,7 +295,12 @@ func (t *Topology) gatewayAddr(h *Host, name string, dst netip.Prefix) (netip.Ad
 // Resolve returns the address that s names: an IP address as it is, or the
 // address of the host, router or bridge called s (its first IPv4 address,
 // else its first IPv6 address).
-func (t *Topology) Resolve(s string) (netip.Addr, error) { return t.resolve(nil, s) }
+func (t *Topology) Resolve(s string) (netip.Addr, error) {
+	if t.isClosed() {
+		return netip.Addr{}, fmt.Errorf("nstest: resolve %q: %w", s, ErrClosed)
+	}
+	return t.resolve(nil, s)
+}
 
 func (t *Topology) resolve(from *Host, s string) (netip.Addr, error) {
 	if a, err := netip.ParseAddr(s); err == nil {
@@ -338,6 +354,13 @@ func (t *Topology) close() {
 	if t.tb.Failed() {
 		t.onFailure(hosts)
 	}
+	// Closing the armed captures waits for the kernel's grace period:
+	// overlap it with the rest of teardown, but wait for it, so that no
+	// packet socket (nor the goroutine reading it) outlives the teardown.
+	var captures sync.WaitGroup
+	if t.art != nil {
+		captures.Go(t.art.closeAll)
+	}
 	killProcesses(hosts)
 	for _, h := range hosts {
 		h.closeSockets()
@@ -345,6 +368,8 @@ func (t *Topology) close() {
 	for i := len(undo) - 1; i >= 0; i-- {
 		undo[i]()
 	}
+	captures.Wait()
+	releasePool()
 }
 
 // onFailure saves the failure artifacts and keeps the namespaces for

@@ -196,10 +196,28 @@ func TestInNSPanicPropagates(t *testing.T) {
 	defer runtime.UnlockOSThread()
 	before, err := os.Readlink(ns.ThreadPath())
 	require.NoError(t, err)
-	assert.PanicsWithValue(t, "boom", func() { ns1.InNS(func() { panic("boom") }) })
+	var line int
+	got := func() (v any) {
+		defer func() { v = recover() }()
+		ns1.InNS(func() {
+			_, _, line, _ = runtime.Caller(0)
+			panic("boom")
+		})
+		return nil
+	}()
 	after, err := os.Readlink(ns.ThreadPath())
 	require.NoError(t, err)
 	assert.Equal(t, before, after, "the caller's thread changed namespace")
+
+	// The value re-raised keeps the original one and the stack of the
+	// panic, which shows the line that panicked, not only ns's re-raise.
+	require.NotNil(t, got, "InNS did not re-raise the panic")
+	v, ok := got.(interface{ Value() any })
+	require.True(t, ok, "the re-raised panic %#v does not carry the original value", got)
+	assert.Equal(t, "boom", v.Value())
+	err, ok = got.(error)
+	require.True(t, ok, "the re-raised panic %#v is not an error whose text the runtime prints", got)
+	assert.Contains(t, err.Error(), fmt.Sprintf("topology_test.go:%d", line+1), "the panic's text lacks the line that panicked")
 }
 
 func TestInNSSeesOnlyHost(t *testing.T) {

@@ -275,7 +275,9 @@ func ServeUDPEcho(tb testing.TB, h *Host, address string) string {
 	if err != nil {
 		tb.Fatalf("nstest: udp echo responder in %s: %v", h.name, err)
 	}
+	done := make(chan struct{})
 	go func() {
+		defer close(done)
 		buf := make([]byte, 64<<10)
 		for {
 			n, from, err := pc.ReadFrom(buf)
@@ -288,5 +290,11 @@ func ServeUDPEcho(tb testing.TB, h *Host, address string) string {
 			pc.WriteTo(buf[:n], from)
 		}
 	}()
+	// Teardown closes pc before its undo steps; waiting there for the
+	// responder leaves no goroutine behind.
+	if !h.topo.atTeardown(func() { <-done }) {
+		pc.Close()
+		<-done
+	}
 	return pc.LocalAddr().String()
 }

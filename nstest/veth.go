@@ -83,7 +83,14 @@ type step struct {
 	what string
 }
 
+// makeVeth makes the pair while both hosts' handles stay open: the peer's
+// namespace is named by its descriptor number, which after teardown could
+// name another namespace.
 func (t *Topology) makeVeth(a, b vethEnd, mtu int) error {
+	return useBoth(a.i.host, b.i.host, func() error { return t.makeVethHeld(a, b, mtu) })
+}
+
+func (t *Topology) makeVethHeld(a, b vethEnd, mtu int) error {
 	ah, bh := a.i.host, b.i.host
 	for try := 0; ; try++ {
 		a.i.index, b.i.index = ah.allocIndex(), bh.allocIndex()
@@ -173,7 +180,7 @@ func (h *Host) exec(steps []step) (int, error) {
 // address. Writing the device's sysctl, unlike the netlink attribute, also
 // makes the address at once if the interface is up.
 func enableLinkLocal(h *Host, name string) error {
-	err := h.ns.Do(func() error {
+	err := h.do(func() error {
 		return os.WriteFile("/proc/sys/net/ipv6/conf/"+name+"/addr_gen_mode", []byte("0"), 0)
 	})
 	if err != nil {

@@ -43,12 +43,12 @@ func (i *Interface) SetVLAN(vid int, opts ...VLANOption) error {
 	}
 	h := port.host
 	if c.tagged {
-		if err := h.nl.BridgeVlanAdd(port.link(), uint16(vid), false, false, false, false); err != nil {
+		if err := h.use(func() error { return h.nl.BridgeVlanAdd(port.link(), uint16(vid), false, false, false, false) }); err != nil {
 			return fmt.Errorf("nstest: interface %s: VLAN %d tagged: %w", i, vid, err)
 		}
 		return nil
 	}
-	if err := h.nl.BridgeVlanAdd(port.link(), uint16(vid), true, true, false, false); err != nil {
+	if err := h.use(func() error { return h.nl.BridgeVlanAdd(port.link(), uint16(vid), true, true, false, false) }); err != nil {
 		return fmt.Errorf("nstest: interface %s: VLAN %d untagged: %w", i, vid, err)
 	}
 	vlans, err := port.vlans()
@@ -57,7 +57,7 @@ func (i *Interface) SetVLAN(vid int, opts ...VLANOption) error {
 	}
 	for _, v := range vlans {
 		if int(v.Vid) != vid && v.EngressUntag() {
-			if err := h.nl.BridgeVlanDel(port.link(), v.Vid, false, true, false, false); err != nil {
+			if err := h.use(func() error { return h.nl.BridgeVlanDel(port.link(), v.Vid, false, true, false, false) }); err != nil {
 				return fmt.Errorf("nstest: interface %s: VLAN %d: leave untagged VLAN %d: %w", i, vid, v.Vid, err)
 			}
 		}
@@ -72,7 +72,8 @@ func (i *Interface) RemoveVLAN(vid int) error {
 	if err != nil {
 		return err
 	}
-	if err := port.host.nl.BridgeVlanDel(port.link(), uint16(vid), false, false, false, false); err != nil {
+	h := port.host
+	if err := h.use(func() error { return h.nl.BridgeVlanDel(port.link(), uint16(vid), false, false, false, false) }); err != nil {
 		return fmt.Errorf("nstest: interface %s: remove VLAN %d: %w", i, vid, err)
 	}
 	return nil
@@ -106,7 +107,7 @@ func (i *Interface) bridgePort(vid int) (*Interface, error) {
 	if i.host.kind != "fabric" && i.host.kind != "site" && i.peer != nil {
 		port = i.peer
 	}
-	l, err := port.host.nl.LinkByIndex(port.index)
+	l, err := port.linkByIndex()
 	if err != nil {
 		return nil, fmt.Errorf("nstest: interface %s: VLAN %d: %w", i, vid, err)
 	}
@@ -114,7 +115,8 @@ func (i *Interface) bridgePort(vid int) (*Interface, error) {
 	if master == 0 {
 		return nil, fmt.Errorf("nstest: interface %s: VLAN %d: %s is not a bridge port", i, vid, port)
 	}
-	ml, err := port.host.nl.LinkByIndex(master)
+	var ml netlink.Link
+	err = port.host.use(func() (err error) { ml, err = port.host.nl.LinkByIndex(master); return err })
 	if err != nil {
 		return nil, fmt.Errorf("nstest: interface %s: VLAN %d: bridge of %s: %w", i, vid, port, err)
 	}
@@ -130,7 +132,8 @@ func (i *Interface) bridgePort(vid int) (*Interface, error) {
 
 // vlans lists the port's VLAN memberships.
 func (i *Interface) vlans() ([]*nl.BridgeVlanInfo, error) {
-	all, err := i.host.nl.BridgeVlanList()
+	var all map[int32][]*nl.BridgeVlanInfo
+	err := i.host.use(func() (err error) { all, err = i.host.nl.BridgeVlanList(); return err })
 	if err != nil {
 		return nil, fmt.Errorf("list VLANs: %w", err)
 	}

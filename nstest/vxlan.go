@@ -152,7 +152,7 @@ func (o *Overlay) addSite(name, underlayAddr string) (*Site, error) {
 	}
 	s := &Site{overlay: o, machine: m, uplink: up, addr: p.Addr(), vxName: fmt.Sprintf("vxlan%d", o.vni), overhead: VXLANOverhead}
 	br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: "br0", Flags: net.FlagUp}}
-	if err := m.nl.LinkAdd(br); err != nil {
+	if err := m.use(func() error { return m.nl.LinkAdd(br) }); err != nil {
 		return nil, fmt.Errorf("%s: add bridge br0: %w", what, err)
 	}
 	s.brIndex = br.Index
@@ -164,11 +164,11 @@ func (o *Overlay) addSite(name, underlayAddr string) (*Site, error) {
 		Port:         VXLANPort,
 		Learning:     true,
 	}
-	if err := m.nl.LinkAdd(vx); err != nil {
+	if err := m.use(func() error { return m.nl.LinkAdd(vx) }); err != nil {
 		return nil, fmt.Errorf("%s: add VXLAN device %s (VNI %d): %w", what, s.vxName, o.vni, err)
 	}
 	s.vxIndex = vx.Index
-	if err := m.nl.LinkSetUp(vx); err != nil {
+	if err := m.use(func() error { return m.nl.LinkSetUp(vx) }); err != nil {
 		return nil, fmt.Errorf("%s: set %s up: %w", what, s.vxName, err)
 	}
 	o.mu.Lock()
@@ -198,7 +198,8 @@ func (s *Site) flood(remote netip.Addr) error {
 		IP:           remote.AsSlice(),
 		HardwareAddr: make(net.HardwareAddr, 6),
 	}
-	if err := s.machine.nl.NeighAppend(n); err != nil {
+	m := s.machine
+	if err := m.use(func() error { return m.nl.NeighAppend(n) }); err != nil {
 		return fmt.Errorf("site %q: flood to VTEP %s on %s: %w", s.machine.name, remote, s.vxName, err)
 	}
 	return nil
@@ -224,7 +225,9 @@ func (s *Site) Addr() netip.Addr { return s.addr }
 // MTU returns the largest packet the overlay carries from this site: the
 // VXLAN device's MTU, the uplink's minus VXLANOverhead.
 func (s *Site) MTU() (int, error) {
-	l, err := s.machine.nl.LinkByIndex(s.vxIndex)
+	m := s.machine
+	var l netlink.Link
+	err := m.use(func() (err error) { l, err = m.nl.LinkByIndex(s.vxIndex); return err })
 	if err != nil {
 		return 0, fmt.Errorf("nstest: site %q: %s: %w", s.machine.name, s.vxName, err)
 	}

@@ -13,12 +13,13 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
+	"sync"
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/nstest/harness/internal/rootcheck"
-	"github.com/nstest/harness/internal/rootless"
 	"github.com/nstest/harness/nstest"
 	"github.com/nstest/harness/nstest/capture"
 )
@@ -26,7 +27,7 @@ import (
 // TestMain runs the scenarios rootless when needed, like nstest.Main, and
 // fails the run if they changed the namespace they ran in.
 func TestMain(m *testing.M) {
-	os.Exit(rootless.Run(func() int { return rootcheck.Main(m.Run) }))
+	goleak.VerifyTestMain(rootcheck.Tests(m.Run))
 }
 
 // serveBytes starts a TCP server on h at addr that sends n bytes to every
@@ -46,21 +47,57 @@ func serveBytes(t *testing.T, h *nstest.Host, addr string, n int) {
 }
 
 // serve starts a TCP server on h at addr that runs handle for every client
-// and closes the connection afterwards.
+// and closes the connection afterwards. When the test ends, before the
+// topology's teardown, it closes the listener and every open connection and
+// waits for the handlers: a handler blocked writing to a client whose
+// namespace is gone would otherwise wait forever.
 func serve(t *testing.T, h *nstest.Host, addr string, handle func(net.Conn)) {
 	t.Helper()
 	l, err := h.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
+	var (
+		mu     sync.Mutex
+		conns  = map[net.Conn]bool{}
+		closed bool
+		wg     sync.WaitGroup
+	)
+	t.Cleanup(func() {
+		l.Close()
+		mu.Lock()
+		closed = true
+		for c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	wg.Add(1)
 	go func() {
+		defer wg.Done()
 		for {
 			c, err := l.Accept()
 			if err != nil {
 				return
 			}
+			mu.Lock()
+			if closed {
+				mu.Unlock()
+				c.Close()
+				return
+			}
+			conns[c] = true
+			wg.Add(1)
+			mu.Unlock()
 			go func() {
-				defer c.Close()
+				defer wg.Done()
+				defer func() {
+					c.Close()
+					mu.Lock()
+					delete(conns, c)
+					mu.Unlock()
+				}()
 				handle(c)
 			}()
 		}

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/nstest/harness/internal/rootcheck"
 	"github.com/nstest/harness/internal/rootless"
 )
@@ -22,7 +24,7 @@ import (
 var bin string
 
 func TestMain(m *testing.M) {
-	os.Exit(rootless.Run(func() int {
+	goleak.VerifyTestMain(rootcheck.Tests(func() int {
 		dir, err := os.MkdirTemp("", "nstest-cmd-")
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
@@ -37,7 +39,7 @@ func TestMain(m *testing.M) {
 			fmt.Fprintln(os.Stderr, "build nstest:", err)
 			return 1
 		}
-		return rootcheck.Main(m.Run)
+		return m.Run()
 	}))
 }
 

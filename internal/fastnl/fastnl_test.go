@@ -10,8 +10,9 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"go.uber.org/goleak"
 
 	"github.com/nstest/harness/internal/fastnl"
 	"github.com/nstest/harness/internal/ns"
@@ -20,7 +21,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	os.Exit(rootless.Run(func() int { return rootcheck.Main(m.Run) }))
+	goleak.VerifyTestMain(rootcheck.Tests(m.Run))
 }
 
 // space is a namespace with a fastnl connection and a netlink handle.
@@ -43,7 +44,7 @@ func newSpace(t *testing.T) *space {
 	if err := n.Do(func() (err error) { s.c, err = fastnl.Open(); return err }); err != nil {
 		t.Fatal(err)
 	}
-	if s.h, err = netlink.NewHandleAt(netns.NsHandle(n.Fd())); err != nil {
+	if s.h, err = n.NetlinkHandle(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.h.Close(); s.c.Close(); n.Close() })

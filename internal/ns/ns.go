@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"sync"
 
@@ -112,8 +113,9 @@ func (n *NS) Close() error {
 // Do runs fn with the calling goroutine's view of the network replaced by the
 // namespace n: fn runs on a fresh goroutine locked to an OS thread that has
 // switched to n. Goroutines that fn starts run on other threads, in the
-// process's namespace. A panic in fn is re-raised in the caller, and
-// runtime.Goexit (t.FailNow) in fn is repeated in the caller.
+// process's namespace. A panic in fn is re-raised in the caller as a
+// *Panic carrying the original stack, and runtime.Goexit (t.FailNow) in fn
+// is repeated in the caller.
 func (n *NS) Do(fn func() error) error {
 	return run(func() error {
 		n.mu.RLock()
@@ -136,7 +138,33 @@ func (n *NS) Do(fn func() error) error {
 // errGoexit marks fn having called runtime.Goexit.
 var errGoexit = errors.New("goexit")
 
-type panicked struct{ v any }
+// Panic is the value Do re-raises in the caller when fn panics: the value fn
+// panicked with and the stack of the goroutine it panicked on. A plain
+// re-raise would lose that stack, and the trace would show only this
+// package. Error shows both, so an unrecovered panic prints the line that
+// panicked; Value returns the original value, and Unwrap it if it is an
+// error.
+type Panic struct {
+	value any
+	stack []byte
+}
+
+// Value returns the value fn panicked with.
+func (p *Panic) Value() any { return p.value }
+
+// Stack returns the stack of the goroutine where fn panicked.
+func (p *Panic) Stack() []byte { return p.stack }
+
+// Error returns the panic value followed by the stack where it was raised.
+func (p *Panic) Error() string {
+	return fmt.Sprintf("%v\n\n[the panic was raised inside a network namespace, on this goroutine:]\n%s", p.value, p.stack)
+}
+
+// Unwrap returns the panic value if it is an error.
+func (p *Panic) Unwrap() error {
+	err, _ := p.value.(error)
+	return err
+}
 
 // run executes fn on a fresh goroutine locked to its thread and switches the
 // thread back to the origin namespace afterwards. Whatever fn does to the
@@ -148,7 +176,7 @@ func run(fn func() error) error {
 	}
 	type result struct {
 		err error
-		p   *panicked
+		p   *Panic
 	}
 	done := make(chan result, 1)
 	go func() {
@@ -158,7 +186,13 @@ func run(fn func() error) error {
 		defer func() {
 			if !finished {
 				if r := recover(); r != nil {
-					res.p = &panicked{r}
+					// Nested Do: the innermost stack is the one that
+					// names the user's line.
+					if p, ok := r.(*Panic); ok {
+						res.p = p
+					} else {
+						res.p = &Panic{r, debug.Stack()}
+					}
 				} else {
 					res.err = errGoexit
 				}
@@ -173,7 +207,7 @@ func run(fn func() error) error {
 	}()
 	res := <-done
 	if res.p != nil {
-		panic(res.p.v)
+		panic(res.p)
 	}
 	if res.err == errGoexit {
 		runtime.Goexit()

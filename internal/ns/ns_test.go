@@ -58,8 +58,9 @@ func TestDoPanicPropagatesAndCallerUnchanged(t *testing.T) {
 		n.Do(func() error { panic("boom") })
 		return nil
 	}()
-	if got != "boom" {
-		t.Fatalf("recovered %v, want the panic value \"boom\"", got)
+	p, ok := got.(*Panic)
+	if !ok || p.Value() != "boom" {
+		t.Fatalf("recovered %#v, want a *Panic of the value \"boom\"", got)
 	}
 	after, err := os.Open(ThreadPath())
 	if err != nil {

@@ -7,7 +7,6 @@ import (
 
 	"github.com/nstest/harness/internal/ns"
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
 
@@ -40,9 +39,9 @@ func probeNetem() (bool, error) {
 		return false, err
 	}
 	defer n.Close()
-	h, err := netlink.NewHandleAt(netns.NsHandle(n.Fd()))
+	h, err := n.NetlinkHandle()
 	if err != nil {
-		return false, fmt.Errorf("netlink handle: %w", err)
+		return false, err
 	}
 	defer h.Close()
 	veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "probe0"}, PeerName: "probe1"}

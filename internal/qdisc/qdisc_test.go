@@ -13,7 +13,6 @@ import (
 	"github.com/nstest/harness/internal/qdisc"
 	"github.com/nstest/harness/nstest/firewall"
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 )
 
 type node struct {
@@ -28,7 +27,7 @@ func newNode(tb testing.TB) *node {
 		tb.Skipf("cannot create a network namespace (needs CAP_SYS_ADMIN and CAP_NET_ADMIN; run as root): %v", err)
 	}
 	tb.Cleanup(func() { n.Close() })
-	h, err := netlink.NewHandleAt(netns.NsHandle(n.Fd()))
+	h, err := n.NetlinkHandle()
 	if err != nil {
 		tb.Fatalf("netlink handle: %v", err)
 	}
@@ -68,7 +67,7 @@ func pair(tb testing.TB) (a, b *node, aLink netlink.Link) {
 // apply impairs a's end of the pair as nstest does: without netem, loss is
 // dropped at the far end's ingress (b-eth in b).
 func apply(a, b *node, l netlink.Link, im qdisc.Impairment) error {
-	drop := func(p float64) error { return firewall.DropFrames(b.ns.Fd(), "b-eth", p) }
+	drop := func(p float64) error { return firewall.DropFrames(b.ns, "b-eth", p) }
 	_, err := qdisc.Apply(a.h, l.Attrs().Index, im, drop, true)
 	return err
 }
@@ -236,7 +235,7 @@ func TestLossWithoutNetemFallsBackToFrameDrop(t *testing.T) {
 	if _, ok := root(t, a, l).(*netlink.Tbf); !ok {
 		t.Errorf("root qdisc is %s, want tbf for the rate", root(t, a, l).Type())
 	}
-	d, err := firewall.Dump(b.ns.Fd())
+	d, err := firewall.Dump(b.ns)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -254,7 +253,7 @@ func TestLossWithoutNetemFallsBackToFrameDrop(t *testing.T) {
 	if loss < 15 || loss > 45 {
 		t.Errorf("loss %.1f%%, want about 30%% (15..45)", loss)
 	}
-	if d, _ := firewall.Dump(b.ns.Fd()); strings.Contains(d, "random drop") {
+	if d, _ := firewall.Dump(b.ns); strings.Contains(d, "random drop") {
 		t.Errorf("frame drop left after reset:\n%s", d)
 	}
 	if got := root(t, a, l).Type(); got == "tbf" {
@@ -277,7 +276,7 @@ func TestNetemDelayLossRate(t *testing.T) {
 	if q.Latency == 0 || q.Jitter == 0 || q.Loss == 0 || q.Rate64 != im.Rate/8 {
 		t.Errorf("netem read back as %+v, want delay, jitter, loss and rate %d bytes/s", q, im.Rate/8)
 	}
-	if d, _ := firewall.Dump(a.ns.Fd()); strings.Contains(d, "random drop") {
+	if d, _ := firewall.Dump(a.ns); strings.Contains(d, "random drop") {
 		t.Errorf("random drop installed although netem does the loss:\n%s", d)
 	}
 	// Switch to tbf alone, then back to the default.

@@ -11,6 +11,8 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/nstest/harness/internal/rootless"
 )
 
 // Snapshot describes the current namespace: links, addresses, routes of every
@@ -106,4 +108,21 @@ func Main(run func() int) int {
 		return 1
 	}
 	return code
+}
+
+// TestingM is a test run as go.uber.org/goleak's VerifyTestMain takes it.
+type TestingM interface{ Run() int }
+
+type runFunc func() int
+
+func (f runFunc) Run() int { return f() }
+
+// Tests returns the test run of a TestMain: run (m.Run) re-executed rootless
+// when needed, as nstest.Main does, and failed if it changed the namespace
+// it ran in (Main). Hand it to goleak, which also fails the run if a
+// goroutine outlives the tests:
+//
+//	func TestMain(m *testing.M) { goleak.VerifyTestMain(rootcheck.Tests(m.Run)) }
+func Tests(run func() int) TestingM {
+	return runFunc(func() int { return rootless.Run(func() int { return Main(run) }) })
 }

@@ -89,18 +89,23 @@ func Reexec() (int, error) {
 		GidMappingsEnableSetgroups: false,
 		Pdeathsig:                  syscall.SIGKILL,
 	}
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	defer signal.Stop(sigs)
 	if err := cmd.Start(); err != nil {
 		return 0, fmt.Errorf("start in a new user namespace: %w", err)
 	}
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	forwarded := make(chan struct{})
 	go func() {
+		defer close(forwarded)
 		for s := range sigs {
 			cmd.Process.Signal(s)
 		}
 	}()
 	err = cmd.Wait()
+	// No goroutine outlives Reexec: stop the forwarding and wait for it.
+	signal.Stop(sigs)
+	close(sigs)
+	<-forwarded
 	if err == nil {
 		return 0, nil
 	}

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
 	"github.com/nstest/harness/internal/ns"
@@ -54,12 +53,12 @@ func newTube(t testing.TB, addressed bool) *tube {
 		t.Cleanup(func() { n.Close() })
 		*p = n
 	}
-	ha, err := netlink.NewHandleAt(netns.NsHandle(tb.a.Fd()))
+	ha, err := tb.a.NetlinkHandle()
 	if err != nil {
 		t.Fatalf("netlink handle in A: %v", err)
 	}
 	t.Cleanup(ha.Close)
-	hb, err := netlink.NewHandleAt(netns.NsHandle(tb.b.Fd()))
+	hb, err := tb.b.NetlinkHandle()
 	if err != nil {
 		t.Fatalf("netlink handle in B: %v", err)
 	}
@@ -600,7 +599,7 @@ func BenchmarkNoCapture(b *testing.B) {
 func TestSurvivesLinkDown(t *testing.T) {
 	tb := newTube(t, true)
 	c := open(t, tb.b, "ns1_out")
-	h, err := netlink.NewHandleAt(netns.NsHandle(tb.b.Fd()))
+	h, err := tb.b.NetlinkHandle()
 	if err != nil {
 		t.Fatal(err)
 	}

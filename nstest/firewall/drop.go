@@ -37,7 +37,7 @@ func (d Direction) String() string {
 // ARP and neighbour discovery, which do not pass the inet hooks. A new call
 // for the same interface and direction replaces the previous one; percent 0
 // removes it.
-func RandomDrop(nsFd int, iface string, percent float64, dir Direction) error {
+func RandomDrop(n Namespace, iface string, percent float64, dir Direction) error {
 	what := fmt.Sprintf("firewall: random drop %g%% %s on %q", percent, dir, iface)
 	spec, key := egressDropChain, expr.MetaKeyOIFNAME
 	switch dir {
@@ -57,10 +57,12 @@ func RandomDrop(nsFd int, iface string, percent float64, dir Direction) error {
 		return fmt.Errorf("%s: not a percentage between 0 and 100", what)
 	}
 
-	c, err := conn(nsFd)
-	if err != nil {
-		return err
-	}
+	return session(n, func(c *nftables.Conn) error {
+		return randomDrop(c, spec, key, iface, percent, dir, what)
+	})
+}
+
+func randomDrop(c *nftables.Conn, spec *chainSpec, key expr.MetaKey, iface string, percent float64, dir Direction, what string) error {
 	old, err := dropRules(c, spec, dir, iface)
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
@@ -123,8 +125,8 @@ const FramesTable = "nstest-frames"
 // noticing anything, as if the wire had lost them. Placed on the far end of
 // a veth pair it imitates netem loss on the near end. Zero removes the drop.
 // The kernel needs CONFIG_NF_TABLES_NETDEV.
-func DropFrames(nsFd int, iface string, percent float64) error {
-	return dropFrames(nsFd, iface, percent, Ingress)
+func DropFrames(n Namespace, iface string, percent float64) error {
+	return dropFramesIn(n, iface, percent, Ingress)
 }
 
 // DropFramesLeaving drops percent of the frames that iface sends, at the
@@ -133,16 +135,14 @@ func DropFrames(nsFd int, iface string, percent float64) error {
 // iface see them, as netem loss does. It serves where the receiving end
 // reads frames with a packet socket, which sees them before the ingress hook
 // (Open vSwitch's userspace datapath). Zero removes the drop.
-func DropFramesLeaving(nsFd int, iface string, percent float64) error {
-	return dropFrames(nsFd, iface, percent, Egress)
+func DropFramesLeaving(n Namespace, iface string, percent float64) error {
+	return dropFramesIn(n, iface, percent, Egress)
 }
 
-func dropFrames(nsFd int, iface string, percent float64, dir Direction) error {
+func dropFramesIn(n Namespace, iface string, percent float64, dir Direction) error {
 	what := fmt.Sprintf("firewall: drop %g%% of frames arriving on %q", percent, iface)
-	hook, chain, hookName := nftables.ChainHookIngress, "in-"+iface, "ingress"
 	if dir == Egress {
 		what = fmt.Sprintf("firewall: drop %g%% of frames leaving %q", percent, iface)
-		hook, chain, hookName = nftables.ChainHookEgress, "out-"+iface, "egress"
 	}
 	if err := checkIface(iface); err != nil || iface == "" {
 		return fmt.Errorf("%s: invalid interface name", what)
@@ -150,9 +150,13 @@ func dropFrames(nsFd int, iface string, percent float64, dir Direction) error {
 	if math.IsNaN(percent) || percent < 0 || percent > 100 {
 		return fmt.Errorf("%s: not a percentage between 0 and 100", what)
 	}
-	c, err := conn(nsFd)
-	if err != nil {
-		return err
+	return session(n, func(c *nftables.Conn) error { return dropFrames(c, iface, percent, dir, what) })
+}
+
+func dropFrames(c *nftables.Conn, iface string, percent float64, dir Direction, what string) error {
+	hook, chain, hookName := nftables.ChainHookIngress, "in-"+iface, "ingress"
+	if dir == Egress {
+		hook, chain, hookName = nftables.ChainHookEgress, "out-"+iface, "egress"
 	}
 	tb := &nftables.Table{Name: FramesTable, Family: nftables.TableFamilyNetdev}
 	chains, err := c.ListChainsOfTableFamily(nftables.TableFamilyNetdev)

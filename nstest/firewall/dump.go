@@ -16,11 +16,16 @@ import (
 // failure artifacts. Rules this package made read as their description
 // (Rule.String); others as their raw expressions. The text looks like nft
 // output but is not meant to be parsed or loaded.
-func Dump(nsFd int) (string, error) {
-	c, err := conn(nsFd)
-	if err != nil {
-		return "", err
-	}
+func Dump(n Namespace) (string, error) {
+	var s string
+	err := session(n, func(c *nftables.Conn) (err error) {
+		s, err = dump(c)
+		return err
+	})
+	return s, err
+}
+
+func dump(c *nftables.Conn) (string, error) {
 	tables, err := c.ListTables()
 	if err != nil {
 		return "", fmt.Errorf("firewall: list tables: %w", err)

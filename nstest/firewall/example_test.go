@@ -17,22 +17,21 @@ func Example() {
 		return
 	}
 	defer router.Close()
-	fd := router.Fd()
 
-	err = firewall.Add(fd,
+	err = firewall.Add(router,
 		firewall.Rule{Chain: firewall.Forward, Action: firewall.Reject, Proto: "tcp", DstPort: 23},
 		firewall.Rule{Chain: firewall.Input, Action: firewall.Drop, Proto: "icmp", ICMPType: "echo-request", Probability: 10},
 	)
 	if err == nil {
-		err = firewall.Masquerade(fd, "wan0", "192.168.1.0/24")
+		err = firewall.Masquerade(router, "wan0", "192.168.1.0/24")
 	}
 	if err == nil {
-		err = firewall.ForwardPort(fd, "tcp", 8080, netip.MustParseAddrPort("192.168.1.10:80"), "wan0")
+		err = firewall.ForwardPort(router, "tcp", 8080, netip.MustParseAddrPort("192.168.1.10:80"), "wan0")
 	}
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	listing, _ := firewall.Dump(fd) // rules with their packet and byte counters
+	listing, _ := firewall.Dump(router) // rules with their packet and byte counters
 	fmt.Print(listing)
 }

@@ -1,8 +1,11 @@
 // Package firewall installs filter and NAT rules in a network namespace
 // through nf_tables over netlink, without the nft binary.
 //
-// Every function takes the namespace as a file descriptor and opens its own
-// netlink socket there, so callers never switch threads. All rules live in one
+// Every function takes the namespace as a Namespace, something that runs
+// code inside it and refuses once it is gone (an *nstest.Host is one), and
+// opens its own netlink socket there for the call. A raw descriptor number
+// would not do: once closed, its number soon names another namespace, and
+// the rules would land there. All rules live in one
 // table the package owns, "nstest" of family inet (IPv4 and IPv6 together),
 // created on first use; Flush removes it. Each call builds its whole change
 // first and sends it as one nf_tables batch, which the kernel applies
@@ -152,7 +155,7 @@ func (r Rule) String() string {
 // table and the chains it needs on first use. Either every rule is installed
 // or, on any error, none is. Errors name the rule by its 1-based position and
 // the bad value: `firewall: rule 2: src "10.0.0.300": invalid address`.
-func Add(nsFd int, rules ...Rule) error {
+func Add(n Namespace, rules ...Rule) error {
 	type built struct {
 		chain *chainSpec
 		exprs [][]expr.Any
@@ -169,51 +172,65 @@ func Add(nsFd int, rules ...Rule) error {
 	if len(all) == 0 {
 		return nil
 	}
-	c, err := conn(nsFd)
-	if err != nil {
-		return err
-	}
-	t := ensureTable(c)
-	for _, b := range all {
-		ch := b.chain.add(c, t)
-		for i, e := range b.exprs {
-			text := b.text
-			if len(b.exprs) == 2 { // a Reject split by protocol
-				text += [...]string{" (tcp reset)", " (icmp port-unreachable)"}[i]
+	return session(n, func(c *nftables.Conn) error {
+		t := ensureTable(c)
+		for _, b := range all {
+			ch := b.chain.add(c, t)
+			for i, e := range b.exprs {
+				text := b.text
+				if len(b.exprs) == 2 { // a Reject split by protocol
+					text += [...]string{" (tcp reset)", " (icmp port-unreachable)"}[i]
+				}
+				c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: e, UserData: comment(text)})
 			}
-			c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: e, UserData: comment(text)})
 		}
-	}
-	if err := c.Flush(); err != nil {
-		return fmt.Errorf("firewall: add %d rules: %w", len(rules), err)
-	}
-	return nil
+		if err := c.Flush(); err != nil {
+			return fmt.Errorf("firewall: add %d rules: %w", len(rules), err)
+		}
+		return nil
+	})
 }
 
 // Flush removes the package's table with every rule, NAT mapping and random
 // drop in it. Flushing a namespace without the table is not an error.
-func Flush(nsFd int) error {
-	c, err := conn(nsFd)
-	if err != nil {
-		return err
-	}
-	exists, err := tableExists(c)
-	if err != nil || !exists {
-		return err
-	}
-	c.DelTable(table())
-	if err := c.Flush(); err != nil {
-		return fmt.Errorf("firewall: delete table inet %s: %w", TableName, err)
-	}
-	return nil
+func Flush(n Namespace) error {
+	return session(n, func(c *nftables.Conn) error {
+		exists, err := tableExists(c)
+		if err != nil || !exists {
+			return err
+		}
+		c.DelTable(table())
+		if err := c.Flush(); err != nil {
+			return fmt.Errorf("firewall: delete table inet %s: %w", TableName, err)
+		}
+		return nil
+	})
 }
 
-func conn(nsFd int) (*nftables.Conn, error) {
-	c, err := nftables.New(nftables.WithNetNSFd(nsFd))
-	if err != nil {
-		return nil, fmt.Errorf("firewall: open nf_tables netlink socket: %w", err)
+// Namespace is the network namespace a function of this package acts on. Do
+// runs fn on a thread inside the namespace and returns what fn returns; once
+// the namespace is gone it fails without running fn. *nstest.Host is a
+// Namespace.
+type Namespace interface {
+	Do(fn func() error) error
+}
+
+// session runs fn with an nf_tables socket opened inside n, on n's thread:
+// the socket can belong to no other namespace, and it is closed afterwards.
+func session(n Namespace, fn func(c *nftables.Conn) error) error {
+	if n == nil {
+		return errors.New("firewall: no namespace given")
 	}
-	return c, nil
+	return n.Do(func() error {
+		// Lasting: one socket, opened here, for the whole session. A
+		// non-lasting Conn would open one per call wherever it is made.
+		c, err := nftables.New(nftables.AsLasting())
+		if err != nil {
+			return fmt.Errorf("firewall: open nf_tables netlink socket: %w", err)
+		}
+		defer c.CloseLasting()
+		return fn(c)
+	})
 }
 
 func table() *nftables.Table {

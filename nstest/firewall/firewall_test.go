@@ -36,7 +36,7 @@ func chain(t *testing.T) (client, router, server *node) {
 
 func dump(t *testing.T, n *node) string {
 	t.Helper()
-	s, err := firewall.Dump(n.fd())
+	s, err := firewall.Dump(n.ns)
 	if err != nil {
 		t.Fatalf("Dump: %v", err)
 	}
@@ -49,7 +49,7 @@ func TestDropEchoRequestThenFlush(t *testing.T) {
 	if !a.ping(t, "10.0.0.2", 3) || !a.ping(t, "fd00::2", 3) {
 		t.Fatal("no ping reply before any rule")
 	}
-	err := firewall.Add(b.fd(),
+	err := firewall.Add(b.ns,
 		firewall.Rule{Chain: firewall.Input, Action: firewall.Drop, Proto: "icmp", ICMPType: "echo-request"},
 		firewall.Rule{Chain: firewall.Input, Action: firewall.Drop, Proto: "icmpv6", ICMPType: "echo-request", Src: "fd00::1"},
 	)
@@ -75,7 +75,7 @@ func TestDropEchoRequestThenFlush(t *testing.T) {
 		}
 	}
 
-	if err := firewall.Flush(b.fd()); err != nil {
+	if err := firewall.Flush(b.ns); err != nil {
 		t.Fatalf("Flush: %v", err)
 	}
 	if !a.ping(t, "10.0.0.2", 3) || !a.ping(t, "fd00::2", 3) {
@@ -84,7 +84,7 @@ func TestDropEchoRequestThenFlush(t *testing.T) {
 	if d := dump(t, b); strings.Contains(d, "nstest") {
 		t.Errorf("table left after Flush:\n%s", d)
 	}
-	if err := firewall.Flush(b.fd()); err != nil {
+	if err := firewall.Flush(b.ns); err != nil {
 		t.Errorf("second Flush: %v", err)
 	}
 }
@@ -94,7 +94,7 @@ func TestRejectTCPPortIsConnectionRefused(t *testing.T) {
 	a, b := pair(t)
 	b.listen(t, "tcp", ":80")
 	b.listen(t, "tcp", ":81")
-	err := firewall.Add(b.fd(), firewall.Rule{Chain: firewall.Input, Action: firewall.Reject, Proto: "tcp", DstPort: 80})
+	err := firewall.Add(b.ns, firewall.Rule{Chain: firewall.Input, Action: firewall.Reject, Proto: "tcp", DstPort: 80})
 	if err != nil {
 		t.Fatalf("Add: %v", err)
 	}
@@ -120,7 +120,7 @@ func TestRejectTCPPortIsConnectionRefused(t *testing.T) {
 func TestRejectUDPWithoutProtoIsPortUnreachable(t *testing.T) {
 	t.Parallel()
 	a, b := pair(t)
-	if err := firewall.Add(b.fd(), firewall.Rule{Chain: firewall.Input, Action: firewall.Reject, Src: "10.0.0.1"}); err != nil {
+	if err := firewall.Add(b.ns, firewall.Rule{Chain: firewall.Input, Action: firewall.Reject, Src: "10.0.0.1"}); err != nil {
 		t.Fatalf("Add: %v", err)
 	}
 	c, err := a.dial("udp", "10.0.0.2:53")
@@ -145,7 +145,7 @@ func TestMasqueradeServerSeesRouter(t *testing.T) {
 	t.Parallel()
 	client, router, server := chain(t)
 	l := server.listen(t, "tcp", "10.2.0.2:80")
-	if err := firewall.Masquerade(router.fd(), "r-srv", "10.1.0.0/24"); err != nil {
+	if err := firewall.Masquerade(router.ns, "r-srv", "10.1.0.0/24"); err != nil {
 		t.Fatalf("Masquerade: %v", err)
 	}
 	conns := accept(t, l)
@@ -171,7 +171,7 @@ func TestForwardPortReachesServer(t *testing.T) {
 	client, router, server := chain(t)
 	server.defaultRoute(t, "10.2.0.1")
 	l := server.listen(t, "tcp", "10.2.0.2:80")
-	if err := firewall.ForwardPort(router.fd(), "tcp", 8080, netip.MustParseAddrPort("10.2.0.2:80"), "r-cli"); err != nil {
+	if err := firewall.ForwardPort(router.ns, "tcp", 8080, netip.MustParseAddrPort("10.2.0.2:80"), "r-cli"); err != nil {
 		t.Fatalf("ForwardPort: %v", err)
 	}
 	conns := accept(t, l)
@@ -222,7 +222,7 @@ func TestInvalidRulesNameTheValueAndApplyNothing(t *testing.T) {
 		{firewall.Rule{Action: firewall.Drop}, `firewall: rule 2: chain 0: not Input, Output or Forward`},
 		{firewall.Rule{Chain: firewall.Input}, `firewall: rule 2: action 0: not Accept, Drop or Reject`},
 	} {
-		err := firewall.Add(a.fd(), ok, tc.bad)
+		err := firewall.Add(a.ns, ok, tc.bad)
 		if err == nil || err.Error() != tc.want {
 			t.Errorf("Add(ok, %v) = %v, want %s", tc.bad, err, tc.want)
 		}
@@ -234,9 +234,9 @@ func TestInvalidRulesNameTheValueAndApplyNothing(t *testing.T) {
 		err  error
 		want string
 	}{
-		{firewall.Masquerade(a.fd(), "a-eth", "10.1.0.0/99"), `firewall: masquerade on "a-eth": src "10.1.0.0/99": invalid CIDR`},
-		{firewall.ForwardPort(a.fd(), "icmp", 80, netip.MustParseAddrPort("10.0.0.2:80"), ""), `firewall: forward icmp port 80 to 10.0.0.2:80: proto "icmp": not tcp or udp`},
-		{firewall.RandomDrop(a.fd(), "a-eth", 101, firewall.Egress), `firewall: random drop 101% egress on "a-eth": not a percentage between 0 and 100`},
+		{firewall.Masquerade(a.ns, "a-eth", "10.1.0.0/99"), `firewall: masquerade on "a-eth": src "10.1.0.0/99": invalid CIDR`},
+		{firewall.ForwardPort(a.ns, "icmp", 80, netip.MustParseAddrPort("10.0.0.2:80"), ""), `firewall: forward icmp port 80 to 10.0.0.2:80: proto "icmp": not tcp or udp`},
+		{firewall.RandomDrop(a.ns, "a-eth", 101, firewall.Egress), `firewall: random drop 101% egress on "a-eth": not a percentage between 0 and 100`},
 	} {
 		if tc.err == nil || tc.err.Error() != tc.want {
 			t.Errorf("got error %v, want %s", tc.err, tc.want)
@@ -287,9 +287,9 @@ func TestRandomDropLosesAboutThatShare(t *testing.T) {
 	for _, dir := range []firewall.Direction{firewall.Egress, firewall.Ingress} {
 		t.Run(dir.String(), func(t *testing.T) {
 			srv := b.listenPacket(t, "udp", "10.0.0.2:0")
-			fd, iface := a.fd(), "a-eth"
+			fd, iface := a.ns, "a-eth"
 			if dir == firewall.Ingress {
-				fd, iface = b.fd(), "b-eth"
+				fd, iface = b.ns, "b-eth"
 			}
 			// Installed twice: the second call replaces the first.
 			if err := firewall.RandomDrop(fd, iface, 90, dir); err != nil {
@@ -323,13 +323,13 @@ func TestProbabilityRuleDropsAShare(t *testing.T) {
 	t.Parallel()
 	a, b := pair(t)
 	srv := b.listenPacket(t, "udp", "[fd00::2]:0")
-	err := firewall.Add(b.fd(), firewall.Rule{Chain: firewall.Input, Action: firewall.Drop, Proto: "udp", Src: "fd00::1", Probability: 50})
+	err := firewall.Add(b.ns, firewall.Rule{Chain: firewall.Input, Action: firewall.Drop, Proto: "udp", Src: "fd00::1", Probability: 50})
 	if err != nil {
 		t.Fatalf("Add: %v", err)
 	}
 	const n = 300
 	got := sendCounted(t, a, srv, srv.LocalAddr().String(), n, func() {
-		if err := firewall.Flush(b.fd()); err != nil {
+		if err := firewall.Flush(b.ns); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -381,7 +381,7 @@ func TestClampMSSFixesMTUBlackHole(t *testing.T) {
 	if got := mss(); got <= 1260 {
 		t.Fatalf("server's MSS without clamping is %d; the test needs it above the narrow link's 1260", got)
 	}
-	if err := firewall.ClampMSS(router.fd(), ""); err != nil {
+	if err := firewall.ClampMSS(router.ns, ""); err != nil {
 		t.Fatalf("ClampMSS: %v", err)
 	}
 	if got := mss(); got > 1260 {

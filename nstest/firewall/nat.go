@@ -14,7 +14,7 @@ import (
 // address of outIface, as a home router does (SNAT masquerade, IPv4 and
 // IPv6). With src set (an address or CIDR), only packets from there are
 // rewritten. Replies are translated back by connection tracking.
-func Masquerade(nsFd int, outIface, src string) error {
+func Masquerade(n Namespace, outIface, src string) error {
 	what := fmt.Sprintf("firewall: masquerade on %q", outIface)
 	if outIface == "" {
 		return fmt.Errorf("%s: interface name is empty", what)
@@ -34,14 +34,14 @@ func Masquerade(nsFd int, outIface, src string) error {
 		text += " saddr " + src
 	}
 	m = append(m, &expr.Counter{}, &expr.Masq{})
-	return addOne(nsFd, snatChain, m, text+" masquerade", what)
+	return addOne(n, snatChain, m, text+" masquerade", what)
 }
 
 // ForwardPort sends proto ("tcp" or "udp") packets arriving for port on
 // inIface ("" for any interface) to the address and port to (DNAT), as a
 // router's port forwarding does. to's port 0 keeps the original port. Only
 // packets that enter the namespace are forwarded, not those it sends itself.
-func ForwardPort(nsFd int, proto string, port uint16, to netip.AddrPort, inIface string) error {
+func ForwardPort(n Namespace, proto string, port uint16, to netip.AddrPort, inIface string) error {
 	what := fmt.Sprintf("firewall: forward %s port %d to %s", proto, port, to)
 	if proto != "tcp" && proto != "udp" {
 		return fmt.Errorf("%s: proto %q: not tcp or udp", what, proto)
@@ -82,7 +82,7 @@ func ForwardPort(nsFd int, proto string, port uint16, to netip.AddrPort, inIface
 		dest = addr.String()
 	}
 	text += fmt.Sprintf(" %s dport %d dnat to %s", proto, port, dest)
-	return addOne(nsFd, dnatChain, m, text, what)
+	return addOne(n, dnatChain, m, text, what)
 }
 
 // ClampMSS lowers the maximum segment size announced in forwarded TCP SYNs
@@ -92,7 +92,7 @@ func ForwardPort(nsFd int, proto string, port uint16, to netip.AddrPort, inIface
 // needed" messages no longer matter. It is nft's
 // `tcp flags syn tcp option maxseg size set rt mtu`; the kernel only ever
 // lowers the value.
-func ClampMSS(nsFd int, outIface string) error {
+func ClampMSS(n Namespace, outIface string) error {
 	what := fmt.Sprintf("firewall: clamp MSS on %q", outIface)
 	if err := checkIface(outIface); err != nil {
 		return fmt.Errorf("%s: %w", what, err)
@@ -115,21 +115,19 @@ func ClampMSS(nsFd int, outIface string) error {
 		&expr.Byteorder{SourceRegister: reg, DestRegister: reg, Op: expr.ByteorderHton, Len: 2, Size: 2},
 		&expr.Exthdr{Op: expr.ExthdrOpTcpopt, Type: 2, Offset: 2, Len: 2, SourceRegister: reg},
 	)
-	return addOne(nsFd, clampChain, m, text+" tcp flags syn tcp option maxseg size set rt mtu", what)
+	return addOne(n, clampChain, m, text+" tcp flags syn tcp option maxseg size set rt mtu", what)
 }
 
 // addOne appends one rule to a chain of the package's table, creating both
 // as needed.
-func addOne(nsFd int, spec *chainSpec, exprs []expr.Any, text, what string) error {
-	c, err := conn(nsFd)
-	if err != nil {
-		return err
-	}
-	t := ensureTable(c)
-	ch := spec.add(c, t)
-	c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: exprs, UserData: comment(text)})
-	if err := c.Flush(); err != nil {
-		return fmt.Errorf("%s: %w", what, err)
-	}
-	return nil
+func addOne(n Namespace, spec *chainSpec, exprs []expr.Any, text, what string) error {
+	return session(n, func(c *nftables.Conn) error {
+		t := ensureTable(c)
+		ch := spec.add(c, t)
+		c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: exprs, UserData: comment(text)})
+		if err := c.Flush(); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		return nil
+	})
 }

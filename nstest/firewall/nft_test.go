@@ -21,7 +21,7 @@ func TestNftBinaryAgrees(t *testing.T) {
 		t.Skip("nft not installed; it is only used to cross-check")
 	}
 	a, _ := pair(t)
-	fd := a.fd()
+	fd := a.ns
 	must := func(err error) {
 		t.Helper()
 		if err != nil {
@@ -39,7 +39,7 @@ func TestNftBinaryAgrees(t *testing.T) {
 	must(firewall.ClampMSS(fd, "a-eth"))
 	must(firewall.RandomDrop(fd, "a-eth", 12.5, firewall.Ingress))
 
-	out, err := exec.Command("nsenter", "--net=/proc/"+strconv.Itoa(os.Getpid())+"/fd/"+strconv.Itoa(fd), nft, "list", "table", "inet", "nstest").CombinedOutput()
+	out, err := exec.Command("nsenter", "--net=/proc/"+strconv.Itoa(os.Getpid())+"/fd/"+strconv.Itoa(fd.Fd()), nft, "list", "table", "inet", "nstest").CombinedOutput()
 	if err != nil {
 		t.Fatalf("nft list: %v\n%s", err, out)
 	}

@@ -12,7 +12,6 @@ import (
 
 	"github.com/nstest/harness/internal/ns"
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
 
@@ -37,7 +36,7 @@ func newNode(t *testing.T) *node {
 	if err != nil {
 		t.Fatalf("accept_dad: %v", err)
 	}
-	h, err := netlink.NewHandleAt(netns.NsHandle(n.Fd()))
+	h, err := n.NetlinkHandle()
 	if err != nil {
 		t.Fatalf("netlink handle: %v", err)
 	}

@@ -18,7 +18,6 @@ import (
 	"github.com/nstest/harness/internal/ns"
 	"github.com/nstest/harness/nstest/ping"
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
 
@@ -36,7 +35,7 @@ func newHost(t testing.TB) *host {
 		t.Skipf("cannot create a network namespace (needs CAP_SYS_ADMIN; run as root): %v", err)
 	}
 	t.Cleanup(func() { n.Close() })
-	nl, err := netlink.NewHandleAt(netns.NsHandle(n.Fd()))
+	nl, err := n.NetlinkHandle()
 	if err != nil {
 		t.Fatalf("netlink handle in namespace: %v", err)
 	}

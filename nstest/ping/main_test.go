@@ -1,15 +1,16 @@
 package ping_test
 
 import (
-	"os"
 	"testing"
 
+	"go.uber.org/goleak"
+
 	"github.com/nstest/harness/internal/rootcheck"
-	"github.com/nstest/harness/internal/rootless"
 )
 
 // TestMain runs the tests rootless when needed, like nstest.Main, and fails
-// the run if they changed the namespace they ran in.
+// the run if they changed the namespace they ran in or left a goroutine
+// running.
 func TestMain(m *testing.M) {
-	os.Exit(rootless.Run(func() int { return rootcheck.Main(m.Run) }))
+	goleak.VerifyTestMain(rootcheck.Tests(m.Run))
 }

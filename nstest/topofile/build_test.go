@@ -2,18 +2,18 @@ package topofile_test
 
 import (
 	"errors"
-	"os"
 	"strings"
 	"testing"
 
+	"go.uber.org/goleak"
+
 	"github.com/nstest/harness/internal/rootcheck"
-	"github.com/nstest/harness/internal/rootless"
 	"github.com/nstest/harness/nstest"
 	"github.com/nstest/harness/nstest/topofile"
 )
 
 func TestMain(m *testing.M) {
-	os.Exit(rootless.Run(func() int { return rootcheck.Main(m.Run) }))
+	goleak.VerifyTestMain(rootcheck.Tests(m.Run))
 }
 
 func parse(t *testing.T, name, text string) *topofile.File {
