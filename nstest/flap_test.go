@@ -46,9 +46,14 @@ func TestFlapAlternates(t *testing.T) {
 	topo.Connect(h2, br, "10.0.0.2/24")
 	nstest.RequireReachable(t, h1, "h2")
 
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	// The loop ends as soon as it has seen both; the deadline only bounds a
+	// broken flap. Each up phase is long enough for a neighbour resolution
+	// and an echo on a slow machine (the kernel lane's emulated CPUs): the
+	// carrier loss flushes the neighbour, and with 150 ms up phases a loaded
+	// VM answered no echo in 5 s.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	eth0.Flap(ctx, 150*time.Millisecond, 150*time.Millisecond) // stopped at teardown
+	eth0.Flap(ctx, 150*time.Millisecond, 600*time.Millisecond) // stopped at teardown
 	var answered, lost int
 	for (answered == 0 || lost == 0) && ctx.Err() == nil {
 		st, _ := h1.Ping(ctx, "h2")

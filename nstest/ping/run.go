@@ -177,9 +177,16 @@ func (r *run) send(now time.Duration) error {
 	}
 	r.sendAt = append(r.sendAt, now)
 	r.answered = append(r.answered, false)
-	err := c.rc.Write(c.sendFn)
-	if err == nil {
-		err = c.werr
+	err := r.write()
+	// On a datagram socket an ICMP error that an earlier request met (time
+	// exceeded, unreachable) is also left pending on the socket, and the
+	// next send returns it, as if this request had failed, when it arrives
+	// before the reader has seen it (a slow machine: the kernel lane's
+	// emulated CPUs). It is on the error queue: record it there, and send
+	// again; the send consumed the pending error. (EMSGSIZE is left to the
+	// MTU report below, which reads the queue itself.)
+	if err != nil && c.kind == Datagram && !errors.Is(err, unix.EMSGSIZE) && r.queuedICMPError() {
+		err = r.write()
 	}
 	if err == nil {
 		r.st.Sent++
@@ -257,10 +264,27 @@ func (r *run) readError(err error) error {
 	return fmt.Errorf("ping %v: read: %w", r.dst, err)
 }
 
+// write sends c.out once.
+func (r *run) write() error {
+	err := r.c.rc.Write(r.c.sendFn)
+	if err == nil {
+		err = r.c.werr
+	}
+	return err
+}
+
+// queuedICMPError drains the error queue and reports whether it held an
+// ICMP error about one of our requests.
+func (r *run) queuedICMPError() bool {
+	var icmp bool
+	r.c.control(func(fd int) error { icmp = r.drainErrQueue(fd); return nil })
+	return icmp
+}
+
 // drainErrQueue reads the socket's error queue (rare: it allocates), records
 // ICMP errors answering this run's requests, and the MTU of local EMSGSIZE
 // errors.
-func (r *run) drainErrQueue(fd int) {
+func (r *run) drainErrQueue(fd int) (icmp bool) {
 	inet.DrainErrQueue(fd, make([]byte, 1500), make([]byte, 512), func(e *inet.QueuedError) {
 		switch {
 		case e.Origin == unix.SO_EE_ORIGIN_LOCAL:
@@ -271,9 +295,11 @@ func (r *run) drainErrQueue(fd int) {
 			// The payload is our request's ICMP message, as quoted.
 			if idx := r.match(e.Payload, false); idx >= 0 {
 				r.addError(ICMPError{From: e.Offender, Seq: idx + 1, Type: int(e.Type), Code: int(e.Code), MTU: e.MTU()})
+				icmp = true
 			}
 		}
 	})
+	return icmp
 }
 
 func (r *run) addError(e ICMPError) {
