@@ -166,36 +166,43 @@ func (h *Host) addDevice(name string, addrs []string, mk func(netlink.LinkAttrs)
 		}
 		claimed = append(claimed, p)
 	}
-	for try := 0; ; try++ {
-		i.index = h.allocIndex()
-		err := h.nl.LinkAdd(mk(netlink.LinkAttrs{Name: name, Index: i.index}))
-		if errors.Is(err, unix.EBUSY) && try < maxIndexTries {
-			continue // the index was taken
+	// The host's handle only through use: after teardown it fails with
+	// ErrClosed instead of acting anywhere else.
+	err = h.use(func() error {
+		for try := 0; ; try++ {
+			i.index = h.allocIndex()
+			err := h.nl.LinkAdd(mk(netlink.LinkAttrs{Name: name, Index: i.index}))
+			if errors.Is(err, unix.EBUSY) && try < maxIndexTries {
+				continue // the index was taken
+			}
+			if err == nil {
+				break
+			}
+			if unsupported(err) {
+				return fmt.Errorf("this kernel has no %s (%s is not set): %v: %w", what, option, err, ErrUnsupported)
+			}
+			if errors.Is(err, unix.EEXIST) {
+				return fmt.Errorf("an interface named %q exists already in %q", name, h.name)
+			}
+			return fmt.Errorf("add link: %w", err)
 		}
-		if err == nil {
-			break
+		undo := func(err error) error {
+			h.nl.LinkDel(i.link())
+			return err
 		}
-		release()
-		if unsupported(err) {
-			return nil, fmt.Errorf("this kernel has no %s (%s is not set): %v: %w", what, option, err, ErrUnsupported)
+		for _, p := range ps {
+			if err := h.nl.AddrAdd(i.link(), nlAddr(p)); err != nil {
+				return undo(fmt.Errorf("add address %s: %w", p, err))
+			}
 		}
-		if errors.Is(err, unix.EEXIST) {
-			return nil, fmt.Errorf("an interface named %q exists already in %q", name, h.name)
+		if err := h.nl.LinkSetUp(i.link()); err != nil {
+			return undo(fmt.Errorf("set up: %w", err))
 		}
-		return nil, fmt.Errorf("add link: %w", err)
-	}
-	undo := func(err error) (*Interface, error) {
-		h.nl.LinkDel(i.link())
+		return nil
+	})
+	if err != nil {
 		release()
 		return nil, err
-	}
-	for _, p := range ps {
-		if err := h.nl.AddrAdd(i.link(), nlAddr(p)); err != nil {
-			return undo(fmt.Errorf("add address %s: %w", p, err))
-		}
-	}
-	if err := h.nl.LinkSetUp(i.link()); err != nil {
-		return undo(fmt.Errorf("set up: %w", err))
 	}
 	i.addrs = ps
 	h.addIface(i)
