@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -125,6 +126,9 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	}
 	f, src, err := tf.load(rest)
 	if err != nil {
+		return err
+	}
+	if err := checkNeighbours(f, src); err != nil {
 		return err
 	}
 	if err := privileged(); err != nil {
@@ -258,4 +262,35 @@ func (p *progress) clear() {
 		fmt.Fprint(p.w, "\r\033[K")
 		p.shown = false
 	}
+}
+
+// gcThresh3 is the sysctl that bounds the kernel's IPv4 neighbour table; a
+// variable for tests.
+var gcThresh3 = "/proc/sys/net/ipv4/neigh/default/gc_thresh3"
+
+// checkNeighbours refuses a pingall whose neighbour entries would pass the
+// machine's limit: the IPv4 neighbour table is one for the whole machine,
+// shared by every namespace, and when it is full the kernel refuses new
+// entries everywhere ("neighbour table overflow"), breaking the networking
+// of everything else that runs, not only this topology's. The sysctl is
+// read, never written.
+func checkNeighbours(f *topofile.File, src string) error {
+	if !f.Expect.PingAll || rootless.InChild() { // the parent checked
+		return nil
+	}
+	n := len(f.Hosts)
+	need := n * (n - 1) // every host learns every other's address
+	b, err := os.ReadFile(gcThresh3)
+	if err != nil {
+		return nil // a namespace that does not show it: nothing to compare with
+	}
+	limit, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || need <= limit {
+		return nil
+	}
+	raise := 1024
+	for raise < 2*need {
+		raise *= 2
+	}
+	return fail(exitUsage, "%s: pingall between %d hosts needs %d IPv4 neighbour entries, over this machine's limit net.ipv4.neigh.default.gc_thresh3 = %d, which every namespace on the machine shares: past it the kernel drops new neighbours everywhere and other programs lose their network too; use fewer hosts, or as root raise the limit first (sysctl -w net.ipv4.neigh.default.gc_thresh3=%d, with gc_thresh2 and gc_thresh1 below it)", src, n, need, limit, raise)
 }
