@@ -65,7 +65,7 @@ func cmdUp(args []string, stdout, stderr io.Writer) error {
 	if *name != "" {
 		f.Name = *name
 		if err := f.Validate(); err != nil {
-			return usagef("--name %q: %v", *name, err)
+			return usagef("--name %s: %v", topofile.Quote(*name), err)
 		}
 	}
 	if err := needRoot("up"); err != nil {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/nstest/harness/internal/rootless"
 	"github.com/nstest/harness/nstest"
@@ -52,7 +53,7 @@ func (t topoFlags) load(args []string) (*topofile.File, string, error) {
 	case *t.topo != "":
 		f, err := topofile.Preset(*t.topo)
 		if err != nil {
-			return nil, "", usagef("--topo %s: %v", *t.topo, strings.TrimPrefix(err.Error(), "topofile: "))
+			return nil, "", usagef("--topo %s: %v", clip(*t.topo), strings.TrimPrefix(err.Error(), "topofile: "))
 		}
 		return f, "--topo " + *t.topo, nil
 	case len(args) == 0:
@@ -293,4 +294,17 @@ func checkNeighbours(f *topofile.File, src string) error {
 		raise *= 2
 	}
 	return fail(exitUsage, "%s: pingall between %d hosts needs %d IPv4 neighbour entries, over this machine's limit net.ipv4.neigh.default.gc_thresh3 = %d, which every namespace on the machine shares: past it the kernel drops new neighbours everywhere and other programs lose their network too; use fewer hosts, or as root raise the limit first (sysctl -w net.ipv4.neigh.default.gc_thresh3=%d, with gc_thresh2 and gc_thresh1 below it)", src, n, need, limit, raise)
+}
+
+// clip shortens a value of the command line shown in a message, as
+// topofile.Quote does the values of files.
+func clip(s string) string {
+	if len(s) <= 80 {
+		return s
+	}
+	i := 64
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return fmt.Sprintf("%s… (%d bytes)", s[:i], len(s))
 }

@@ -229,6 +229,9 @@ func remove(name string) (int, error) {
 	return stopped, unmount(name, rec)
 }
 
+// unmount removes the kept namespace name and what WriteEtc wrote for it.
+// It leaves EtcDir, even if WriteEtc made it; removeRoots removes it once
+// the batch is done.
 func unmount(name string, rec record) error {
 	if err := removeEtc(rec.etc); err != nil {
 		return fmt.Errorf("%s: %w", name, err)
@@ -252,11 +255,15 @@ func Remove(names ...string) (stopped int, err error) {
 	}
 	defer release()
 	var errs []error
+	var recs []record
 	for _, n := range names {
+		rec, _ := check(n)
 		s, err := remove(n)
 		stopped += s
 		errs = append(errs, err)
+		recs = append(recs, rec)
 	}
+	removeRoots(recs)
 	return stopped, errors.Join(errs...)
 }
 
@@ -312,6 +319,7 @@ func removeIf(match func(Entry) bool) ([]string, int, error) {
 	}
 	var names []string
 	var errs []error
+	var done []record
 	for _, e := range es {
 		rec, ok := recs[e.Name]
 		if !ok {
@@ -322,7 +330,9 @@ func removeIf(match func(Entry) bool) ([]string, int, error) {
 			continue
 		}
 		names = append(names, e.Name)
+		done = append(done, rec)
 	}
+	removeRoots(done)
 	return names, stopped, errors.Join(errs...)
 }
 

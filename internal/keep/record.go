@@ -324,8 +324,15 @@ func removeEtc(e etcRecord) error {
 	if e.madeDir {
 		os.Remove(e.dir) // only when empty: files someone else put there stay
 	}
-	if e.madeRoot {
-		os.Remove(filepath.Dir(e.dir))
-	}
 	return errors.Join(errs...)
+}
+
+// removeRoots removes the EtcDir that the records' WriteEtc made, if it is
+// empty now that they are removed.
+func removeRoots(recs []record) {
+	for _, r := range recs {
+		if r.etc.madeRoot {
+			os.Remove(filepath.Dir(r.etc.dir))
+		}
+	}
 }
