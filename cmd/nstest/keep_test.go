@@ -215,6 +215,18 @@ func TestDownStopsEpmd(t *testing.T) {
 	if !strings.HasPrefix(ns, "net:[") {
 		t.Fatalf("the namespace of h1: %q", ns)
 	}
+	// Should down leave them, the test stops them (held by pidfds).
+	for _, pid := range epmds() {
+		fd, err := unix.PidfdOpen(pid, 0)
+		if err != nil {
+			continue
+		}
+		if in, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/net", pid)); in != ns {
+			unix.Close(fd) // someone else's
+			continue
+		}
+		t.Cleanup(func() { unix.PidfdSendSignal(fd, unix.SIGKILL, nil, 0); unix.Close(fd) })
+	}
 	r := p.run(bin, "down", "erl")
 	stopped := 0
 	if i := strings.Index(r.stdout, "stopped "); i >= 0 {
