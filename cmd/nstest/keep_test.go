@@ -161,6 +161,11 @@ func TestDownStopsProcesses(t *testing.T) {
 	if line, err := bufio.NewReader(out).ReadString('\n'); line != "ready\n" {
 		t.Fatalf("nstest exec sleep: %q, %v", line, err)
 	}
+	bgfd, err := unix.PidfdOpen(bg.Process.Pid, 0) // to look without waiting
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(bgfd)
 	// A daemon: a subshell starts it in a session of its own and exits, so
 	// it is no one's child; it prints its pid, then closes the output.
 	d := daemon(t, p, "procs", "h2")
@@ -169,10 +174,14 @@ func TestDownStopsProcesses(t *testing.T) {
 	if r.code != 0 || !strings.HasSuffix(r.stdout, "removed nstest-procs-h2\nstopped 2 processes that ran in them\n") {
 		t.Errorf("down: exit %d, output %q; want 0, the namespaces, then stopped 2 processes", r.code, r.stdout)
 	}
-	err = bg.Wait()
-	var ee *exec.ExitError
-	if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
-		t.Errorf("the program started with nstest exec: %v, want killed", err)
+	if !(detached{bg.Process.Pid, bgfd}).exited() {
+		t.Errorf("the program started with nstest exec still runs after down")
+	} else {
+		err = bg.Wait()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+			t.Errorf("the program started with nstest exec: %v, want killed", err)
+		}
 	}
 	if !d.exited() {
 		t.Errorf("the daemon (pid %d) still runs after down", d.pid)
