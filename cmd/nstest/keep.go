@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -30,7 +31,13 @@ Flags:
   --topo SPEC   a Mininet topology instead of a file
   --name NAME   the topology's name (default: the file's name)
 
-Kept namespaces live until "nstest down TOPOLOGY", "nstest clean" or a reboot.
+Each namespace also gets /etc/netns/<namespace>/hosts (localhost and every
+node with its addresses) and hostname, which "ip netns exec" puts over /etc,
+so that programs find the nodes by name. NSTEST_ETC_NETNS names another
+directory than /etc/netns.
+
+Kept namespaces live until "nstest down TOPOLOGY", "nstest clean" or a reboot;
+both stop every process still running in them and remove the files up wrote.
 nstest up needs root: the namespaces are mounted where every process sees them.
 `
 
@@ -158,6 +165,9 @@ func cmdList(args []string, stdout, stderr io.Writer) error {
 		return usagef("list takes no arguments")
 	}
 	es, err := keep.List()
+	if errors.Is(err, fs.ErrPermission) {
+		return fail(exitUsage, "list needs root: the records of kept namespaces are root's (%v)", err)
+	}
 	if err != nil {
 		return fail(exitUsage, "read the kept namespaces: %v", err)
 	}
