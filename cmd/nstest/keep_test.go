@@ -15,6 +15,9 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/nstest/harness/nstest"
+	"github.com/nstest/harness/nstest/topofile"
 )
 
 // TestUpConcurrent runs two nstest up of the same name at once, several
@@ -352,5 +355,42 @@ func TestEtcNetns(t *testing.T) {
 	left, _ := filepath.Glob(filepath.Join(p.etc, "*", "*"))
 	if len(left) != 1 || left[0] != filepath.Join(own, "resolv.conf") {
 		t.Errorf("after down: %q; want only the resolv.conf that was there", left)
+	}
+}
+
+// TestEtcHostsBothFamilies checks the hosts file of a dual-stack topology:
+// every address of every node, IPv4 and IPv6, and loopback for a node with
+// none of its own.
+func TestEtcHostsBothFamilies(t *testing.T) {
+	t.Parallel()
+	f, err := topofile.Parse("dual.yaml", []byte(`name: dual
+bridges: [{name: br1, addrs: [10.0.0.100/24]}]
+hosts:
+  - {name: h1, connect: [{bridge: br1, addrs: [10.0.0.1/24, "fd00::1/64"]}]}
+  - {name: h2, connect: [{bridge: br1, addrs: ["fd00::2/64"]}]}
+  - {name: lonely}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var files map[string][]byte
+	err = nstest.Run("dual", nil, func(tb testing.TB) {
+		topo := topofile.Build(tb, f)
+		files = etcFiles(topo, "lonely")
+	})
+	if errors.Is(err, nstest.ErrSkipped) {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	hosts := string(files["hosts"])
+	for _, want := range []string{"127.0.0.1\tlocalhost\n", "10.0.0.1\th1\n", "fd00::1\th1\n", "fd00::2\th2\n", "10.0.0.100\tbr1\n", "127.0.1.1\tlonely\n"} {
+		if !strings.Contains(hosts, want) {
+			t.Errorf("hosts lacks %q:\n%s", want, hosts)
+		}
+	}
+	if string(files["hostname"]) != "lonely\n" {
+		t.Errorf("hostname %q", files["hostname"])
 	}
 }
