@@ -10,8 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// ProcDir is where processes are found; a variable for tests.
-var ProcDir = "/proc"
+const procDir = "/proc"
 
 const (
 	// maxPasses bounds the scans: each pass kills what it finds, and a
@@ -71,7 +70,7 @@ func stopProcesses(ids map[nsID]bool) (int, error) {
 
 // scan returns the processes in one of the namespaces ids, but not self.
 func scan(ids map[nsID]bool, self int) ([]int, error) {
-	d, err := os.Open(ProcDir)
+	d, err := os.Open(procDir)
 	if err != nil {
 		return nil, err
 	}
@@ -95,7 +94,7 @@ func scan(ids map[nsID]bool, self int) ([]int, error) {
 
 func inNS(pid int, ids map[nsID]bool) bool {
 	var st unix.Stat_t
-	if unix.Stat(ProcDir+"/"+strconv.Itoa(pid)+"/ns/net", &st) != nil {
+	if unix.Stat(procDir+"/"+strconv.Itoa(pid)+"/ns/net", &st) != nil {
 		return false // gone, or a zombie: it holds no namespace
 	}
 	return ids[nsID{st.Dev, st.Ino}]
