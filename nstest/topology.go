@@ -86,10 +86,30 @@ func (t *Topology) Name() string { return t.name }
 
 var nodeName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
 
+// maxNameLen bounds node names, and the names of kept topologies.
+const maxNameLen = 64
+
+// ValidName checks a name as AddHost, AddRouter and AddBridge check node
+// names: letters, digits, '.', '_' and '-', at most 64 bytes, starting with
+// a letter or digit. The names of kept topologies follow the same rule (the
+// nstest command checks the names it is given with it), so that a name is
+// always one path component. kind names the thing in the error: "host",
+// "node", "topology".
+func ValidName(kind, name string) error {
+	if !nodeName.MatchString(name) || len(name) > maxNameLen {
+		shown := fmt.Sprintf("%q", name)
+		if len(name) > 2*maxNameLen {
+			shown = fmt.Sprintf("%q… (%d bytes)", name[:maxNameLen], len(name))
+		}
+		return fmt.Errorf("nstest: %s %s: invalid name: use letters, digits, '.', '_' and '-', at most %d bytes, starting with a letter or digit", kind, shown, maxNameLen)
+	}
+	return nil
+}
+
 // checkName validates a new node name; the caller holds t.mu.
 func (t *Topology) checkName(kind, name string) error {
-	if !nodeName.MatchString(name) || len(name) > 64 {
-		return fmt.Errorf("nstest: %s %q: invalid name: use letters, digits, '.', '_' and '-', at most 64 bytes, starting with a letter or digit", kind, name)
+	if err := ValidName(kind, name); err != nil {
+		return err
 	}
 	if _, dup := t.nodes[name]; dup {
 		return fmt.Errorf("nstest: %s %q: duplicate name: the topology already has a node called %q", kind, name, name)

@@ -68,7 +68,7 @@ type owner struct {
 }
 
 func (v *validator) errorf(p Pos, format string, args ...any) {
-	v.errs = append(v.errs, &Error{File: v.f.filename, Pos: p, Msg: fmt.Sprintf(format, args...)})
+	v.errs = append(v.errs, &Error{File: v.f.filename, Pos: p, Msg: sprintf(format, args...)})
 }
 
 // where renders a position for "declared at ..." notes.
@@ -102,7 +102,7 @@ func (v *validator) run() {
 	}
 	for i := range f.Bridges {
 		b := &f.Bridges[i]
-		what := fmt.Sprintf("bridge %q", b.Name)
+		what := sprintf("bridge %q", b.Name)
 		switch b.Kind {
 		case "", KindLinux, KindOVS:
 		default:
@@ -151,9 +151,9 @@ func (v *validator) declare(kind, name string, p Pos, max int) {
 
 func (v *validator) what(name string) string {
 	if d, ok := v.kinds[name]; ok {
-		return fmt.Sprintf("%s %q", d.kind, name)
+		return sprintf("%s %q", d.kind, name)
 	}
-	return fmt.Sprintf("%q", name)
+	return Quote(name)
 }
 
 // addr checks one interface address and records its owner.
@@ -229,7 +229,7 @@ func (v *validator) connections(n *Node) {
 	if kind == "" {
 		kind = "host"
 	}
-	what := fmt.Sprintf("%s %q", kind, n.Name)
+	what := sprintf("%s %q", kind, n.Name)
 	for i := range n.Connect {
 		c := &n.Connect[i]
 		bp := c.at.of("bridge", c.Pos)
@@ -268,7 +268,7 @@ func (v *validator) links() {
 	}
 	for i := range v.f.Links {
 		l := &v.f.Links[i]
-		what := fmt.Sprintf("link %s-%s", l.A, l.B)
+		what := fmt.Sprintf("link %s-%s", clip(l.A), clip(l.B))
 		ka, oka := v.kinds[l.A]
 		kb, okb := v.kinds[l.B]
 		for _, end := range []struct {
@@ -325,7 +325,7 @@ func (v *validator) links() {
 }
 
 func (v *validator) routes(n *Node) {
-	what := fmt.Sprintf("%s %q", v.kinds[n.Name].kind, n.Name)
+	what := sprintf("%s %q", v.kinds[n.Name].kind, n.Name)
 	seen := map[string]Pos{}
 	for i := range n.Routes {
 		r := &n.Routes[i]
@@ -439,7 +439,7 @@ func (v *validator) expect() {
 // check validates one expectation; reachable ones must have addresses at
 // both ends, tcp ones a port and a node to listen on.
 func (v *validator) check(what string, c Check, reachable, tcp bool) bool {
-	what = fmt.Sprintf("%s %q", what, c.String())
+	what = sprintf("%s %q", what, c.String())
 	ok := true
 	// The source: a node, or a bridge standing for the fabric namespace.
 	if d, known := v.kinds[c.From]; !known {
