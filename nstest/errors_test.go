@@ -99,7 +99,7 @@ func TestBadInput(t *testing.T) {
 			assert.Equal(t, []string{"lo"}, links(t, topo.Host("h2")), "the conflicting veth was left in h2")
 			ports, err := topo.Bridge("br1").Ports()
 			require.NoError(t, err)
-			assert.Equal(t, []string{"h1-eth0"}, ports)
+			assert.Equal(t, []string{"h1+eth0"}, ports)
 		}, `address "10.0.0.1/24": conflict: h1:eth0 already has 10.0.0.1`)
 	})
 	t.Run("unknown host in an assertion", func(t *testing.T) {

@@ -24,8 +24,9 @@ type Interface struct {
 
 	mu         sync.Mutex
 	addrs      []netip.Prefix
-	lossByDrop bool // Impair installed an nf_tables drop rule for loss
-	noLL       bool // made without an IPv6 link-local address (see addVeth)
+	lossByDrop bool       // Impair installed an nf_tables drop rule for loss
+	cable      [2]*Bridge // for ConnectBridges: this end's bridge, the other's
+	noLL       bool       // made without an IPv6 link-local address (see addVeth)
 }
 
 // Name returns the interface's name in its namespace, such as "eth0".
@@ -199,12 +200,12 @@ func (t *Topology) connect(h *Host, br *Bridge, addrs []string) (*Interface, err
 // bridge in errors.
 func (t *Topology) plug(h, sw *Host, brIndex int, what string, prefixes []netip.Prefix) (*Interface, error) {
 	name := h.allocIfName()
-	port := t.portName(h.name + "-" + name)
-	pi := &Interface{host: sw, name: port}
+	pi := &Interface{host: sw}
 	hi := &Interface{host: h, name: name, peer: pi}
 	pi.peer = hi
-	if err := t.addVeth(vethEnd{i: pi, master: brIndex}, vethEnd{i: hi, addrs: prefixes}, 0); err != nil {
-		return nil, fmt.Errorf("nstest: connect %q to %s: %w", h.name, what, err)
+	port := vethEnd{i: pi, master: brIndex, name: portName(h.name, name)}
+	if err := t.addVeth(fmt.Sprintf("connect %q to %s", h.name, what), port, vethEnd{i: hi, addrs: prefixes}, 0); err != nil {
+		return nil, err
 	}
 	sw.addIface(pi)
 	h.addIface(hi)
@@ -213,16 +214,21 @@ func (t *Topology) plug(h, sw *Host, brIndex int, what string, prefixes []netip.
 	return hi, nil
 }
 
-// portName returns want if it is a valid interface name, or else a short
-// generated one; names only need to be unique within the fabric.
-func (t *Topology) portName(want string) string {
-	if len(want) <= 15 {
-		return want
+// portName returns the namer of an interface in the fabric (or a site)
+// that stands for node's end called end: "node+end" ("h1+eth0", or
+// "br1+br2" for a cable between bridges). '+' is not allowed in node names,
+// so such a name never clashes with a bridge's, and two nodes never make the
+// same one. Where that is over the 15 bytes Linux allows, or taken (a second
+// attempt), the name is made from the interface's index, which is unique in
+// the topology: "h1-with-a-l+1003".
+func portName(node, end string) func(index int, try int) string {
+	return func(index, try int) string {
+		if n := node + "+" + end; len(n) <= 15 && try == 0 {
+			return n
+		}
+		suffix := "+" + strconv.Itoa(index)
+		return node[:min(len(node), 15-len(suffix))] + suffix
 	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.nextVeth++
-	return fmt.Sprintf("veth%d", t.nextVeth)
 }
 
 func parsePrefixes(addrs []string) ([]netip.Prefix, error) {
@@ -290,8 +296,8 @@ func (t *Topology) link(a, b *Host, aAddr, bAddr string, opts []LinkOption) (*In
 	ai := &Interface{host: a, name: an}
 	bi := &Interface{host: b, name: bn, peer: ai}
 	ai.peer = bi
-	if err := t.addVeth(vethEnd{i: ai, addrs: ap}, vethEnd{i: bi, addrs: bp}, lc.mtu); err != nil {
-		return nil, nil, fmt.Errorf("nstest: link %q to %q: %w", a.name, b.name, err)
+	if err := t.addVeth(fmt.Sprintf("link %q to %q", a.name, b.name), vethEnd{i: ai, addrs: ap}, vethEnd{i: bi, addrs: bp}, lc.mtu); err != nil {
+		return nil, nil, err
 	}
 	a.addIface(ai)
 	b.addIface(bi)
@@ -328,12 +334,20 @@ func (t *Topology) connectBridges(a, b *Bridge, opts []LinkOption) (*Interface, 
 	if err != nil {
 		return nil, nil, err
 	}
-	an, bn := t.portName(a.name+"-"+b.name), t.portName(b.name+"-"+a.name)
-	ai := &Interface{host: fab, name: an}
-	bi := &Interface{host: fab, name: bn, peer: ai}
+	// A second cable between the same two bridges would make a loop, and
+	// the bridges run no spanning tree: broadcasts would circle forever.
+	for _, i := range fab.Interfaces() {
+		if i.cable == [2]*Bridge{a, b} || i.cable == [2]*Bridge{b, a} {
+			return nil, nil, fmt.Errorf("nstest: connect bridges %q and %q: they are already joined (by %s and %s); a second cable would make a loop, and the bridges run no spanning tree", a.name, b.name, i.name, i.peer.name)
+		}
+	}
+	ai := &Interface{host: fab, cable: [2]*Bridge{a, b}}
+	bi := &Interface{host: fab, peer: ai, cable: [2]*Bridge{b, a}}
 	ai.peer = bi
-	if err := t.addVeth(vethEnd{i: ai, master: a.index}, vethEnd{i: bi, master: b.index}, lc.mtu); err != nil {
-		return nil, nil, fmt.Errorf("nstest: connect bridges %q and %q: %w", a.name, b.name, err)
+	ae := vethEnd{i: ai, master: a.index, name: portName(a.name, b.name)}
+	be := vethEnd{i: bi, master: b.index, name: portName(b.name, a.name)}
+	if err := t.addVeth(fmt.Sprintf("connect bridges %q and %q", a.name, b.name), ae, be, lc.mtu); err != nil {
+		return nil, nil, err
 	}
 	fab.addIface(ai)
 	fab.addIface(bi)
