@@ -296,3 +296,33 @@ func TestConnectLostAcknowledgementsLeaveNothing(t *testing.T) {
 	})
 	assert.Regexp(t, `nstest: host "h": add address "10\.1\.0\.\d+/16" to eth0: outcome unknown, no acknowledgement: netlink receive: no buffer space available`, msg)
 }
+
+// An MTU below IPv6's minimum would make the kernel drop an interface's IPv6
+// addresses while the topology still lists them: SetMTU and Link refuse it,
+// naming the interface, the value and the minimum. IPv4-only ends accept it.
+func TestMTUBelowIPv6Minimum(t *testing.T) {
+	t.Parallel()
+	topo := nstest.New(t)
+	a, b := topo.AddHost("a"), topo.AddHost("b")
+	ai, _ := topo.Link(a, b, "fd00::1/64", "fd00::2/64")
+	err := ai.SetMTU(1000)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `nstest: interface a:eth0: MTU 1000: below 1280, the minimum for IPv6`)
+	assert.Contains(t, err.Error(), "fd00::1/64")
+	mtu, err := ai.MTU()
+	require.NoError(t, err)
+	assert.Equal(t, 1500, mtu)
+	assert.Equal(t, []string{"fd00::1/64"}, kernelAddrs(t, a, "eth0"))
+	nstest.AssertReachable(t, a, "fd00::2")
+
+	c, d := topo.AddHost("c"), topo.AddHost("d")
+	ci, _ := topo.Link(c, d, "10.0.0.1/24", "10.0.0.2/24")
+	require.NoError(t, ci.SetMTU(1000), "IPv4 only")
+
+	msg := buildFails(t, func(topo *nstest.Topology) {
+		topo.Link(topo.AddHost("e"), topo.AddHost("f"), "10.0.1.1/24", "fd00::2/64", nstest.MTU(1000))
+	}, func(topo *nstest.Topology) {
+		assert.Equal(t, []string{"lo"}, links(t, topo.Host("e")))
+	})
+	assert.Contains(t, msg, `nstest: link "e" to "f": MTU 1000: below 1280, the minimum for IPv6`)
+}

@@ -75,10 +75,14 @@ func (i *Interface) SetUp() error {
 
 // SetMTU sets the interface's MTU. Only this end changes: a veth drops frames
 // larger than the receiving end's MTU, which is how path-MTU problems are
-// reproduced.
+// reproduced. An interface with IPv6 addresses refuses an MTU below 1280,
+// IPv6's minimum: the kernel would drop its IPv6 addresses.
 func (i *Interface) SetMTU(mtu int) error {
 	if mtu < 68 || mtu > 65535 {
 		return fmt.Errorf("nstest: interface %s: MTU %d: out of range 68..65535", i, mtu)
+	}
+	if err := checkIPv6MTU(mtu, i.Addrs()); err != nil {
+		return fmt.Errorf("nstest: interface %s: %w", i, err)
 	}
 	if err := i.host.nl.LinkSetMTU(i.link(), mtu); err != nil {
 		return fmt.Errorf("nstest: interface %s: set MTU %d: %w", i, mtu, err)
@@ -154,7 +158,8 @@ type linkConfig struct {
 	aName, bName string
 }
 
-// MTU sets the MTU of both ends of the pair.
+// MTU sets the MTU of both ends of the pair. A link with an IPv6 address
+// needs at least 1280, IPv6's minimum; Link refuses less.
 func MTU(n int) LinkOption { return func(c *linkConfig) { c.mtu = n } }
 
 // Names names the two ends of a pair made by Link, instead of the next free
@@ -286,6 +291,9 @@ func (t *Topology) link(a, b *Host, aAddr, bAddr string, opts []LinkOption) (*In
 	if err != nil {
 		return nil, nil, fmt.Errorf("nstest: host %q: %w", b.name, err)
 	}
+	if err := checkIPv6MTU(lc.mtu, append(ap, bp...)); err != nil {
+		return nil, nil, fmt.Errorf("nstest: link %q to %q: %w", a.name, b.name, err)
+	}
 	an, bn := lc.aName, lc.bName
 	if an == "" {
 		an = a.allocIfName()
@@ -354,6 +362,25 @@ func (t *Topology) connectBridges(a, b *Bridge, opts []LinkOption) (*Interface, 
 	t.arm(ai, bi)
 	t.pend(ai, bi)
 	return ai, bi, nil
+}
+
+// ipv6MinMTU is the smallest MTU of a link that carries IPv6 (RFC 8200).
+const ipv6MinMTU = 1280
+
+// checkIPv6MTU refuses an MTU below IPv6's minimum for an interface with
+// IPv6 addresses: the kernel turns IPv6 off on such a link and drops its
+// addresses, silently when the MTU changes, with "invalid argument" when an
+// address is added.
+func checkIPv6MTU(mtu int, addrs []netip.Prefix) error {
+	if mtu == 0 || mtu >= ipv6MinMTU {
+		return nil
+	}
+	for _, p := range addrs {
+		if p.Addr().Is6() {
+			return fmt.Errorf("MTU %d: below %d, the minimum for IPv6, on an interface with IPv6 address %s (the kernel would drop its IPv6 addresses); remove them or use IPv4 only", mtu, ipv6MinMTU, p)
+		}
+	}
+	return nil
 }
 
 func prefixToIPNet(p netip.Prefix) *net.IPNet {
