@@ -122,3 +122,27 @@ func TestBadInput(t *testing.T) {
 		assert.Contains(t, err.Error(), "MTU 20: out of range")
 	})
 }
+
+// A sysctl the host cannot have fails AddHost, naming the host and the key,
+// and leaves no host behind.
+func TestBadSysctl(t *testing.T) {
+	nstest.New(t)
+	for _, c := range []struct{ key, want string }{
+		{"net.ipv4.no_such_knob", `host "h1": sysctl "net.ipv4.no_such_knob": no such network sysctl`},
+		{"kernel.hostname", `host "h1": sysctl "kernel.hostname": only network sysctls (net.*)`},
+		{"net.ipv4.ip_forward", `host "h1": sysctl net.ipv4.ip_forward="yes": the kernel refuses the value`},
+	} {
+		t.Run(c.key, func(t *testing.T) {
+			value := "1"
+			if c.key == "net.ipv4.ip_forward" {
+				value = "yes"
+			}
+			badInput(t, func(tb testing.TB, topo *nstest.Topology) {
+				topo.AddHost("h1", nstest.Sysctl(c.key, value))
+			}, func(topo *nstest.Topology) {
+				assert.Nil(t, topo.Host("h1"))
+				assert.Empty(t, topo.Hosts())
+			}, c.want)
+		})
+	}
+}

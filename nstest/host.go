@@ -2,8 +2,10 @@ package nstest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/netip"
 	"os"
@@ -14,6 +16,7 @@ import (
 	"sync/atomic"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 
 	"github.com/nstest/harness/internal/fastnl"
 	"github.com/nstest/harness/internal/ns"
@@ -48,21 +51,17 @@ type HostOption func(*hostConfig)
 // Forwarding makes the host forward IPv4 and IPv6 packets between its
 // interfaces, as AddRouter does.
 func Forwarding() HostOption {
-	return Sysctl("net.ipv4.ip_forward", "1", "net.ipv6.conf.all.forwarding", "1")
+	return func(c *hostConfig) {
+		c.sysctls = append(c.sysctls, [2]string{"net.ipv4.ip_forward", "1"}, [2]string{"net.ipv6.conf.all.forwarding", "1"})
+	}
 }
 
-// Sysctl sets sysctls in the host's namespace when it is made, in key, value
-// pairs: Sysctl("net.ipv4.conf.all.rp_filter", "1"). Only the namespace's own
-// network sysctls (net.*) can be set.
-func Sysctl(kv ...string) HostOption {
-	return func(c *hostConfig) {
-		for i := 0; i+1 < len(kv); i += 2 {
-			c.sysctls = append(c.sysctls, [2]string{kv[i], kv[i+1]})
-		}
-		if len(kv)%2 == 1 {
-			c.sysctls = append(c.sysctls, [2]string{kv[len(kv)-1], ""})
-		}
-	}
+// Sysctl sets a sysctl in the host's namespace when it is made:
+// Sysctl("net.ipv4.conf.all.rp_filter", "1"); give the option once per
+// sysctl. Only the namespace's own network sysctls (net.*) can be set; a
+// key that is not one, or that the kernel does not have, fails the build.
+func Sysctl(key, value string) HostOption {
+	return func(c *hostConfig) { c.sysctls = append(c.sysctls, [2]string{key, value}) }
 }
 
 func newHost(t *Topology, name, kind string, hc hostConfig) (*Host, error) {
@@ -124,7 +123,13 @@ func writeSysctl(key, value string) error {
 		return fmt.Errorf("sysctl %q: only network sysctls (net.*) of the host's namespace can be set", key)
 	}
 	path := filepath.Join("/proc/sys", strings.ReplaceAll(key, ".", "/"))
-	if err := os.WriteFile(path, []byte(value), 0); err != nil {
+	err := os.WriteFile(path, []byte(value), 0)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("sysctl %q: no such network sysctl in the host's namespace (check the spelling, and that the kernel has the feature): %w", key, err)
+	case errors.Is(err, unix.EINVAL):
+		return fmt.Errorf("sysctl %s=%q: the kernel refuses the value: %w", key, value, err)
+	case err != nil:
 		return fmt.Errorf("sysctl %s=%q: %w", key, value, err)
 	}
 	return nil
