@@ -146,3 +146,14 @@ func TestBadSysctl(t *testing.T) {
 		})
 	}
 }
+
+// A nil function given to InNS or Do says which host and method, instead of
+// a nil dereference deep in the namespace plumbing.
+func TestNilFunctions(t *testing.T) {
+	t.Parallel()
+	h := nstest.New(t).AddHost("h1")
+	assert.PanicsWithValue(t, `nstest: host "h1": InNS: fn is nil`, func() { h.InNS(nil) })
+	err := h.Do(nil)
+	require.Error(t, err)
+	assert.Equal(t, `nstest: host "h1": Do: fn is nil`, err.Error())
+}

@@ -172,8 +172,12 @@ func (h *Host) Topology() *Topology { return h.topo }
 // ListenPacket or Command, and hand it over. Likewise /proc/net and
 // /proc/self/net show the namespace of the process's main thread: inside fn,
 // read /proc/thread-self/net. A panic in fn is re-raised in the caller;
-// t.FailNow (runtime.Goexit) in fn ends the caller's goroutine too.
+// t.FailNow (runtime.Goexit) in fn ends the caller's goroutine too. A nil
+// fn panics, naming the host.
 func (h *Host) InNS(fn func()) {
+	if fn == nil {
+		panic(fmt.Sprintf("nstest: host %q: InNS: fn is nil", h.name))
+	}
 	h.topo.ready()
 	if err := h.ns.Do(func() error { fn(); return nil }); err != nil {
 		panic(fmt.Sprintf("nstest: host %q: enter namespace: %v", h.name, err))
@@ -182,8 +186,11 @@ func (h *Host) InNS(fn func()) {
 
 // Do is InNS for a function that returns an error: it runs fn inside the
 // host's network namespace and returns what fn returns. The caveats of InNS
-// apply.
+// apply. A nil fn is an error.
 func (h *Host) Do(fn func() error) error {
+	if fn == nil {
+		return fmt.Errorf("nstest: host %q: Do: fn is nil", h.name)
+	}
 	h.topo.ready()
 	return h.ns.Do(fn)
 }
