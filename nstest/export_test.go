@@ -10,3 +10,17 @@ func SetBuildBuffer(h *Host, bytes, batch int) error {
 	h.fnl.SetBatch(batch)
 	return nil
 }
+
+// OnHostMade sets a function to run between making a host's namespace and
+// recording the host in its topology; nil removes it.
+func OnHostMade(fn func(*Host)) { testHookHostMade = fn }
+
+// TearDown tears the topology down as its cleanup does.
+func TearDown(t *Topology) { t.close() }
+
+// Tracked returns how many sockets h keeps to close at teardown.
+func Tracked(h *Host) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.closers)
+}

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -38,6 +39,7 @@ type Host struct {
 	ifaces  []*Interface
 	nextIf  int
 	closers []io.Closer
+	pruned  int         // len(closers) after the last pruning (see track)
 	started atomic.Bool // Command was used: look for processes at teardown
 }
 
@@ -219,11 +221,35 @@ func (h *Host) CommandContext(ctx context.Context, name string, arg ...string) *
 	return nsexec.CommandContext(ctx, h.ns.Fd(), name, arg...)
 }
 
-// track keeps c to close it at teardown.
+// track keeps c to close it at teardown. What the user closed meanwhile is
+// forgotten: the list is pruned whenever it has doubled since the last
+// pruning, so a dial loop's memory stays flat at a cost of O(1) per call.
 func (h *Host) track(c io.Closer) {
 	h.mu.Lock()
+	defer h.mu.Unlock()
 	h.closers = append(h.closers, c)
-	h.mu.Unlock()
+	if len(h.closers) < 2*h.pruned+16 {
+		return
+	}
+	open := h.closers[:0]
+	for _, c := range h.closers {
+		if !isClosed(c) {
+			open = append(open, c)
+		}
+	}
+	clear(h.closers[len(open):]) // let the closed ones be collected
+	h.closers, h.pruned = open, len(open)
+}
+
+// isClosed reports whether the socket c was closed already: its descriptor
+// refuses any use then.
+func isClosed(c io.Closer) bool {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return false
+	}
+	rc, err := sc.SyscallConn()
+	return err != nil || rc.Control(func(uintptr) {}) != nil
 }
 
 func (h *Host) closeSockets() {
