@@ -326,3 +326,45 @@ func TestMTUBelowIPv6Minimum(t *testing.T) {
 	})
 	assert.Contains(t, msg, `nstest: link "e" to "f": MTU 1000: below 1280, the minimum for IPv6`)
 }
+
+// Names in the fabric are made so that they cannot clash with a bridge's,
+// whatever the nodes are called: "host+ethN" ('+' is not allowed in node
+// names), or one made from the interface's index where that is too long.
+func TestFabricNamesNeverClash(t *testing.T) {
+	t.Parallel()
+	topo := nstest.New(t)
+	trap := topo.AddBridge("a-eth0") // what a port of host "a" used to be called
+	veth := topo.AddBridge("veth1")  // what the first long-named port used to be called
+	br := topo.AddBridge("br1")
+	a := topo.AddHost("a")
+	long := topo.AddHost("a-host-with-a-long-name")
+	ai := topo.Connect(a, br, "10.0.0.1/24")
+	li := topo.Connect(long, br, "10.0.0.2/24")
+	topo.Connect(topo.AddHost("c"), trap, "10.0.1.1/24")
+	topo.Connect(topo.AddHost("d"), veth, "10.0.2.1/24")
+	assert.Equal(t, "a+eth0", ai.Peer().Name())
+	assert.Regexp(t, `^a-host-wit\+\d{4}$`, li.Peer().Name())
+	nstest.AssertReachable(t, a, "a-host-with-a-long-name")
+	ports, err := br.Ports()
+	require.NoError(t, err)
+	assert.ElementsMatch(t, []string{ai.Peer().Name(), li.Peer().Name()}, ports)
+}
+
+// A second cable between the same two bridges would make a loop, which
+// bridges without spanning tree turn into a broadcast storm: ConnectBridges
+// refuses it with a clear error and changes nothing.
+func TestSecondCableBetweenBridgesIsRefused(t *testing.T) {
+	t.Parallel()
+	var before string
+	msg := buildFails(t, func(topo *nstest.Topology) {
+		br1, br2 := topo.AddBridge("br1"), topo.AddBridge("br2")
+		p, q := topo.ConnectBridges(br1, br2)
+		assert.Equal(t, "br1+br2", p.Name())
+		assert.Equal(t, "br2+br1", q.Name())
+		before = portsOf(topo, "br1") + " / " + portsOf(topo, "br2")
+		topo.ConnectBridges(br2, br1)
+	}, func(topo *nstest.Topology) {
+		assert.Equal(t, before, portsOf(topo, "br1")+" / "+portsOf(topo, "br2"))
+	})
+	assert.Contains(t, msg, `nstest: connect bridges "br2" and "br1": they are already joined (by br1+br2 and br2+br1); a second cable would make a loop`)
+}
