@@ -168,8 +168,9 @@ func Names(a, b string) LinkOption { return func(c *linkConfig) { c.aName, c.bNa
 
 // Connect plugs host h into bridge br with a veth pair: the host's end is
 // named eth0, eth1, ... in order and gets addrs (CIDRs, IPv4 or IPv6); the
-// other end is enslaved to br in the fabric. Both ends are up when Connect
-// returns.
+// other end is enslaved to br in the fabric, named "h+ethN" (or, past the
+// 15 bytes of an interface name, after the host and the interface's index),
+// which no bridge name can be. Both ends are up when Connect returns.
 func (t *Topology) Connect(h *Host, br *Bridge, addrs ...string) *Interface {
 	t.tb.Helper()
 	i, err := t.connect(h, br, addrs)
@@ -315,7 +316,9 @@ func (t *Topology) link(a, b *Host, aAddr, bAddr string, opts []LinkOption) (*In
 }
 
 // ConnectBridges joins two bridges of the topology with a veth pair in the
-// fabric, as a cable between two switches.
+// fabric, as a cable between two switches; its ends are named "a+b" and
+// "b+a". A second cable between the same two bridges is refused: it would
+// make a loop, and the bridges run no spanning tree.
 func (t *Topology) ConnectBridges(a, b *Bridge, opts ...LinkOption) (*Interface, *Interface) {
 	t.tb.Helper()
 	ai, bi, err := t.connectBridges(a, b, opts)
