@@ -161,23 +161,29 @@ func (t *Topology) addHost(name, kind string, opts []HostOption) (*Host, error) 
 	t.mu.Unlock()
 
 	h, err := newHost(t, name, kind, hc)
+	if testHookHostMade != nil && err == nil {
+		testHookHostMade(h)
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if err == nil && t.closed {
+		// Torn down meanwhile: the teardown has run its undo list already.
+		h.close()
+		err = fmt.Errorf("torn down while the host was being made: %w", ErrClosed)
+	}
 	if err != nil {
 		delete(t.nodes, name)
 		return nil, fmt.Errorf("nstest: %s %q: %w", kind, name, err)
-	}
-	if t.closed {
-		// Teardown ran while the namespace was made: its undo list is
-		// gone, so close the host here.
-		h.close()
-		return nil, fmt.Errorf("nstest: %s %q: %w", kind, name, ErrClosed)
 	}
 	t.nodes[name] = h
 	t.hosts = append(t.hosts, h)
 	t.undo = append(t.undo, h.close)
 	return h, nil
 }
+
+// testHookHostMade, if set, runs between making a host's namespace and
+// recording the host: tests use it to tear the topology down there.
+var testHookHostMade func(*Host)
 
 // Host returns the host or router called name, or nil if there is none.
 func (t *Topology) Host(name string) *Host {
