@@ -401,6 +401,11 @@ func defaultFor(dst string, to netip.Prefix, gw netip.Addr) netip.Prefix {
 // returns the gateway and the index of the interface it is reached through.
 func (h *Host) gateway(via string, to netip.Prefix, devIndex int, onLink bool) (netip.Addr, int, error) {
 	gw, err := netip.ParseAddr(via)
+	if a, z, ok := strings.Cut(via, "%"); err != nil && ok {
+		if _, err := netip.ParseAddr(a); err == nil && z != "" {
+			return gw, 0, fmt.Errorf("gateway %q: only an IPv6 link-local address takes a zone", via)
+		}
+	}
 	if err != nil {
 		a, ok := h.topo.gatewayAddr(h, via, to)
 		if !ok {
