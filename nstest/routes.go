@@ -356,7 +356,7 @@ func (h *Host) makeRoute(op, dst, via string, s *routeSpec) error {
 			r.Scope = netlink.SCOPE_LINK
 		}
 	}
-	if to.Addr().Is4() != (r.Gw == nil || r.Gw.To4() != nil) {
+	if r.Gw != nil && to.Addr().Is4() != (r.Gw.To4() != nil) {
 		return fmt.Errorf("destination %s and gateway %s are of different IP versions", to, r.Gw)
 	}
 	if len(r.MultiPath) > 0 && to.Addr().Is4() != (r.MultiPath[0].Gw.To4() != nil) {

@@ -291,6 +291,20 @@ func TestLinkLocalGateway(t *testing.T) {
 	assert.Equal(t, netip.MustParsePrefix("::/0"), got.Dst)
 	assert.Equal(t, netip.MustParseAddr("fe80::1%eth0"), got.Gateway)
 	nstest.AssertReachable(t, h, "srv")
+
+	// IPv6 without a gateway, and over two next hops.
+	require.NoError(t, h.AddRouteWith("fd09::/64", "", nstest.RouteDev("eth0")))
+	require.NoError(t, h.AddRouteWith("fd0a::/64", "", nstest.WeightedNextHop("fe80::1%eth0", 1), nstest.WeightedNextHop("fd01::1", 2)))
+	rs := routesTo(t, h, "fd09::/64")
+	require.Len(t, rs, 1)
+	assert.Equal(t, "eth0", rs[0].Dev)
+	assert.False(t, rs[0].Gateway.IsValid())
+	rs = routesTo(t, h, "fd0a::/64")
+	require.Len(t, rs, 1)
+	assert.Equal(t, []nstest.NextHop{
+		{Gateway: netip.MustParseAddr("fe80::1%eth0"), Dev: "eth0", Interface: h.Interface("eth0"), Weight: 1},
+		{Gateway: netip.MustParseAddr("fd01::1"), Dev: "eth0", Interface: h.Interface("eth0"), Weight: 2},
+	}, rs[0].NextHops)
 }
 
 func TestMultipathRoute(t *testing.T) {
