@@ -558,49 +558,6 @@ func (h *Host) AddRoute(dst, via string) error {
 	return nil
 }
 
-func (h *Host) addRoute(dst, via string) error {
-	var to netip.Prefix
-	if dst != "default" {
-		p, err := netip.ParsePrefix(dst)
-		if err != nil {
-			return fmt.Errorf("destination %q: want \"default\" or a CIDR", dst)
-		}
-		to = p.Masked()
-	}
-	gw, err := netip.ParseAddr(via)
-	if err != nil {
-		a, ok := h.topo.gatewayAddr(h, via, to)
-		if !ok {
-			return fmt.Errorf("gateway %q: not an IP address, nor a node with an address of that IP version on one of the host's subnets (%s)", via, prefixList(h.Addrs()))
-		}
-		gw = a
-	}
-	switch {
-	case dst == "default" && gw.Is4():
-		to = netip.PrefixFrom(netip.IPv4Unspecified(), 0)
-	case dst == "default":
-		to = netip.PrefixFrom(netip.IPv6Unspecified(), 0)
-	case to.Addr().Is4() != gw.Is4():
-		return fmt.Errorf("destination %s and gateway %s are of different IP versions", to, gw)
-	}
-	var out *Interface
-	for _, i := range h.Interfaces() {
-		for _, p := range i.Addrs() {
-			if p.Masked().Contains(gw) && p.Addr() != gw {
-				out = i
-			}
-		}
-		if out != nil {
-			break
-		}
-	}
-	if out == nil {
-		return fmt.Errorf("gateway %s unreachable: it is on none of the host's subnets (%s)", gw, prefixList(h.Addrs()))
-	}
-	r := &netlink.Route{LinkIndex: out.index, Dst: prefixToIPNet(to), Gw: gw.AsSlice()}
-	return h.use(func() error { return h.nl.RouteAdd(r) })
-}
-
 func prefixList(ps []netip.Prefix) string {
 	if len(ps) == 0 {
 		return "it has no addresses"
