@@ -90,6 +90,11 @@ func TestBadInput(t *testing.T) {
 			topo.AddHost("no/slash")
 		}, nil, `host "no/slash": invalid name`)
 	})
+	t.Run("host named like an address", func(t *testing.T) {
+		badInput(t, func(tb testing.TB, topo *nstest.Topology) {
+			topo.AddHost("10.0.0.9")
+		}, nil, `host "10.0.0.9": invalid name: want a letter, then letters, digits`)
+	})
 	t.Run("address conflict", func(t *testing.T) {
 		badInput(t, func(tb testing.TB, topo *nstest.Topology) {
 			br := topo.AddBridge("br1")

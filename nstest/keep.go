@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"unicode"
 
 	"github.com/nstest/harness/internal/keep"
 )
@@ -55,6 +56,9 @@ func (t *Topology) KeepNamespaces() ([]string, error) {
 // kept namespaces: a test's name has '/' between subtests.
 func keepName(s string) string {
 	s = strings.TrimLeft(unsafeChars.ReplaceAllString(s, "-"), "-_.")
+	if s == "" || !unicode.IsLetter(rune(s[0])) {
+		s = "topo-" + s // a name starts with a letter (see ValidName)
+	}
 	if len(s) > maxNameLen {
 		s = s[:maxNameLen]
 	}

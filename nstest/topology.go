@@ -84,16 +84,19 @@ func New(tb testing.TB, opts ...Option) *Topology {
 // Name returns the topology's name.
 func (t *Topology) Name() string { return t.name }
 
-var nodeName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
+// nodeName is what a node or topology name looks like. It starts with a
+// letter, so that a name never reads as an IP address ("10.0.0.9"): node
+// names and addresses are both accepted wherever a destination is named.
+var nodeName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_.-]*$`)
 
 // maxNameLen bounds node names, and the names of kept topologies.
 const maxNameLen = 64
 
 // ValidName checks a name as AddHost, AddRouter and AddBridge check node
-// names: letters, digits, '.', '_' and '-', at most 64 bytes, starting with
-// a letter or digit. The names of kept topologies follow the same rule (the
-// nstest command checks the names it is given with it), so that a name is
-// always one path component. kind names the thing in the error: "host",
+// names: a letter, then letters, digits, '.', '_' and '-', at most 64
+// bytes. Topology files (package topofile) and the names of kept
+// topologies follow the same rule (the nstest command checks the names it
+// is given with it), so that a name is always one path component. kind names the thing in the error: "host",
 // "node", "topology".
 func ValidName(kind, name string) error {
 	if !nodeName.MatchString(name) || len(name) > maxNameLen {
@@ -101,7 +104,7 @@ func ValidName(kind, name string) error {
 		if len(name) > 2*maxNameLen {
 			shown = fmt.Sprintf("%q… (%d bytes)", name[:maxNameLen], len(name))
 		}
-		return fmt.Errorf("nstest: %s %s: invalid name: use letters, digits, '.', '_' and '-', at most %d bytes, starting with a letter or digit", kind, shown, maxNameLen)
+		return fmt.Errorf("nstest: %s %s: invalid name: want a letter, then letters, digits, '.', '_' or '-', at most %d bytes", kind, shown, maxNameLen)
 	}
 	return nil
 }

@@ -71,7 +71,7 @@ func NameFromFile(filename string) string {
 	if s == "" {
 		return "topology"
 	}
-	if !nameRE.MatchString(s) {
+	if !validName(s) {
 		s = "topo-" + s
 	}
 	if len(s) > MaxNameLen {

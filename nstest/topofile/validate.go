@@ -4,9 +4,10 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/nstest/harness/nstest"
 )
 
 const (
@@ -22,10 +23,12 @@ const (
 	MinIPv6MTU = 1280
 )
 
-// nameRE is what a bridge, host or router name may look like: it starts
-// with a letter so that it never reads as an address, and it holds no ':'
-// so that "name:port" is unambiguous.
-var nameRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_.-]*$`)
+// validName reports whether name follows the one rule for names of nodes
+// and topologies, nstest.ValidName's, leaving aside its length (bridges have
+// a shorter limit, checked apart).
+func validName(name string) bool {
+	return nstest.ValidName("", name[:min(len(name), MaxNameLen)]) == nil
+}
 
 // Validate checks the whole topology and returns every problem found,
 // joined with errors.Join and sorted by position; nil when it is sound.
@@ -84,7 +87,7 @@ func (v *validator) where(p Pos) string {
 
 func (v *validator) run() {
 	f := v.f
-	if f.Name != "" && (!nameRE.MatchString(f.Name) || len(f.Name) > MaxNameLen) {
+	if f.Name != "" && nstest.ValidName("topology", f.Name) != nil {
 		v.errorf(Pos{}, "topology name %q: want a letter, then letters, digits, '.', '-' or '_', at most %d bytes", f.Name, MaxNameLen)
 	}
 	// Names first, so that references can be checked whatever the order.
@@ -133,7 +136,7 @@ func (v *validator) declare(kind, name string, p Pos, max int) {
 	case name == "":
 		v.errorf(p, "%s with an empty name", kind)
 		return
-	case !nameRE.MatchString(name):
+	case !validName(name):
 		v.errorf(p, "%s %q: bad name: want a letter, then letters, digits, '.', '-' or '_'", kind, name)
 	case len(name) > max && kind == "bridge":
 		v.errorf(p, "bridge %q: name is %d bytes, over the %d-byte limit of Linux interface names", name, len(name), max)
