@@ -15,7 +15,7 @@ import (
 const nodad = unix.IFA_F_NODAD
 
 // Interface is one end of a veth pair, in a host's namespace or, for the
-// bridge side of Connect, in the fabric.
+// bridge side of Connect, in the bridge's (the fabric, or a host's).
 type Interface struct {
 	host  *Host
 	name  string
@@ -167,8 +167,8 @@ func Names(a, b string) LinkOption { return func(c *linkConfig) { c.aName, c.bNa
 
 // Connect plugs host h into bridge br with a veth pair: the host's end is
 // named eth0, eth1, ... in order and gets addrs (CIDRs, IPv4 or IPv6); the
-// other end is enslaved to br in the fabric. Both ends are up when Connect
-// returns.
+// other end is enslaved to br in the fabric (or, for a bridge of
+// Host.AddBridge, in that host). Both ends are up when Connect returns.
 func (t *Topology) Connect(h *Host, br *Bridge, addrs ...string) *Interface {
 	t.tb.Helper()
 	i, err := t.connect(h, br, addrs)
@@ -191,15 +191,15 @@ func (t *Topology) connect(h *Host, br *Bridge, addrs []string) (*Interface, err
 	if err != nil {
 		return nil, fmt.Errorf("nstest: host %q: %w", h.name, err)
 	}
-	fab, err := t.getFabric()
+	sw, err := br.where() // the fabric, or the host the bridge is in
 	if err != nil {
 		return nil, err
 	}
 	if br.ovs == nil {
-		return t.plug(h, fab, br.index, "bridge "+strconv.Quote(br.name), prefixes)
+		return t.plug(h, sw, br.index, "bridge "+strconv.Quote(br.String()), prefixes)
 	}
 	// An OVS bridge takes its ports through its database, not as a master.
-	hi, err := t.plug(h, fab, 0, "bridge "+strconv.Quote(br.name), prefixes)
+	hi, err := t.plug(h, sw, 0, "bridge "+strconv.Quote(br.name), prefixes)
 	if err != nil {
 		return nil, err
 	}
@@ -341,13 +341,18 @@ func (t *Topology) connectBridges(a, b *Bridge, opts []LinkOption) (*Interface, 
 	case a.topo != t || b.topo != t:
 		return nil, nil, fmt.Errorf("nstest: connect bridges %q and %q: they belong to another topology", a.name, b.name)
 	}
-	fab, err := t.getFabric()
+	// Each end in its bridge's namespace: the fabric, or a host's.
+	aw, err := a.where()
+	if err != nil {
+		return nil, nil, err
+	}
+	bw, err := b.where()
 	if err != nil {
 		return nil, nil, err
 	}
 	an, bn := t.portName(a.name+"-"+b.name), t.portName(b.name+"-"+a.name)
-	ai := &Interface{host: fab, name: an}
-	bi := &Interface{host: fab, name: bn, peer: ai}
+	ai := &Interface{host: aw, name: an}
+	bi := &Interface{host: bw, name: bn, peer: ai}
 	ai.peer = bi
 	// An OVS bridge takes its ports through its database, not as a master.
 	am, bm := a.index, b.index
@@ -372,8 +377,8 @@ func (t *Topology) connectBridges(a, b *Bridge, opts []LinkOption) (*Interface, 
 			return nil, nil, fmt.Errorf("nstest: connect bridges %q and %q: %w", a.name, b.name, err)
 		}
 	}
-	fab.addIface(ai)
-	fab.addIface(bi)
+	aw.addIface(ai)
+	bw.addIface(bi)
 	t.arm(ai, bi)
 	t.pend(ai, bi)
 	return ai, bi, nil
