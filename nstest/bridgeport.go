@@ -181,6 +181,8 @@ func (i *Interface) linuxPort() (*Interface, fastnl.LinkInfo, error) {
 	switch {
 	case li.SlaveKind == "openvswitch":
 		return nil, li, fmt.Errorf("%s is a port of an Open vSwitch bridge; port flags and states are those of Linux bridges", port)
+	case li.SlaveKind != "bridge" && port != i:
+		return nil, li, fmt.Errorf("neither %s nor its peer %s is a port of a Linux bridge", i, port)
 	case li.SlaveKind != "bridge":
 		return nil, li, fmt.Errorf("%s is not a port of a Linux bridge", port)
 	}
