@@ -309,3 +309,18 @@ func TestBridgeBadInput(t *testing.T) {
 		assert.Contains(t, err.Error(), "interface h1:eth0: frame 1: 3 bytes, shorter than an Ethernet header")
 	})
 }
+
+// A learned entry of a VLAN-filtering bridge names its VLAN. Skips where
+// the kernel lacks CONFIG_BRIDGE_VLAN_FILTERING.
+func TestBridgeFDBVLAN(t *testing.T) {
+	t.Parallel()
+	_, br, e, ws := threeOnABridge(t, nstest.VLANFiltering())
+	for _, x := range e {
+		require.NoError(t, x.SetVLAN(10))
+	}
+	deliver(t, e[0], frame(t, macBcast, macA), ws)
+	a := learned(t, br, macA)
+	require.NotNil(t, a, "A was not learned")
+	assert.Equal(t, 10, a.VLAN)
+	assert.Contains(t, a.String(), "dev h1-eth0 vlan 10 learned")
+}

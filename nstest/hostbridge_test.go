@@ -105,3 +105,18 @@ func nodeID(g, shape string) string {
 	}
 	return "(no node " + shape + ")"
 }
+
+// VLANs on a bridge inside a host: SetVLAN on a host's interface acts on
+// its port in the switch host. Skips where the kernel lacks
+// CONFIG_BRIDGE_VLAN_FILTERING.
+func TestHostBridgeVLANs(t *testing.T) {
+	t.Parallel()
+	topo := nstest.New(t)
+	br := topo.AddHost("sw").AddBridge("br0", nstest.VLANFiltering())
+	h1, h2, h3 := topo.AddHost("h1"), topo.AddHost("h2"), topo.AddHost("h3")
+	require.NoError(t, topo.Connect(h1, br, "10.0.0.1/24").SetVLAN(10))
+	require.NoError(t, topo.Connect(h2, br, "10.0.0.2/24").SetVLAN(10))
+	require.NoError(t, topo.Connect(h3, br, "10.0.0.3/24").SetVLAN(20))
+	nstest.AssertReachable(t, h1, "h2")
+	nstest.AssertUnreachable(t, h1, "h3", nstest.Within(quick))
+}
