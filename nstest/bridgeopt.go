@@ -143,8 +143,8 @@ func (s bridgeSettings) attrs() []*nl.RtAttr {
 // stpState is what readiness needs to know of a bridge: whether its ports
 // take time to forward. The Bridge's mu guards it.
 type stpState struct {
-	on       bool
-	fwdDelay time.Duration
+	on, wasOn bool
+	fwdDelay  time.Duration
 }
 
 // defaultForwardDelay is a new bridge's forward delay in the kernel.
@@ -156,6 +156,7 @@ func (s *stpState) apply(set bridgeSettings) {
 	}
 	if set.stp != nil {
 		s.on = *set.stp
+		s.wasOn = s.wasOn || s.on
 	}
 	if set.fwdDelay != nil {
 		s.fwdDelay = *set.fwdDelay
@@ -163,11 +164,13 @@ func (s *stpState) apply(set bridgeSettings) {
 }
 
 // settle is how long a port of an STP bridge may take to forward after it
-// comes up: listening and learning, a forward delay each.
+// comes up: listening and learning, a forward delay each. Turning STP off
+// does not cut that short for a port on its way (the kernel's timers still
+// run), so a bridge that ever had STP keeps its settle time.
 func (b *Bridge) settle() time.Duration {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if !b.stp.on {
+	if !b.stp.wasOn {
 		return 0
 	}
 	return 2 * b.stp.fwdDelay
@@ -198,15 +201,17 @@ func (b *Bridge) SetMulticastSnooping(on bool) error {
 }
 
 // SetSTP turns the kernel's Spanning Tree Protocol on or off for the bridge
-// (see STP). Ports that forward keep forwarding until a BPDU says otherwise;
-// ports that come up later take twice the forward delay to forward, and
-// traffic sent through the topology waits for them.
+// (see STP). Turned on, ports that forward keep forwarding until a BPDU says
+// otherwise, and ports that come up later take twice the forward delay to
+// forward. Turned off, ports that come up later forward at once, but a port
+// already listening or learning goes on until its forward delay timers
+// end. Traffic sent through the topology waits for such ports.
 func (b *Bridge) SetSTP(on bool) error {
 	if err := b.set(fmt.Sprintf("STP %s", onOff(on)), STP(on)); err != nil {
 		return err
 	}
-	// Turning STP off lets a listening port forward at once; on, ports
-	// may change state: readiness looks at every port again.
+	// Ports may be on their way to forwarding, or leave it: readiness looks
+	// at every port again.
 	b.topo.pend(b.portIfaces()...)
 	return nil
 }

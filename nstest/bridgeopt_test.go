@@ -324,3 +324,20 @@ func TestBridgeFDBVLAN(t *testing.T) {
 	assert.Equal(t, 10, a.VLAN)
 	assert.Contains(t, a.String(), "dev h1-eth0 vlan 10 learned")
 }
+
+// Turning STP off does not make a listening port forward at once: the
+// kernel's timers run on, and nstest still waits for them.
+func TestBridgeSTPOffWhileListening(t *testing.T) {
+	t.Parallel()
+	topo := nstest.New(t)
+	br := topo.AddBridge("br1", nstest.STP(true), nstest.ForwardDelay(2*time.Second))
+	h1, h2 := topo.AddHost("h1"), topo.AddHost("h2")
+	e1 := topo.Connect(h1, br)
+	topo.Connect(h2, br)
+	require.NoError(t, br.SetSTP(false))
+	ws := watch(t, h2)
+	assert.Equal(t, []string{"h2"}, deliver(t, e1, frame(t, macBcast, macA), ws))
+	info, err := e1.BridgePort()
+	require.NoError(t, err)
+	assert.Equal(t, nstest.PortForwarding, info.State)
+}

@@ -75,6 +75,10 @@ func TestHostAsSwitch(t *testing.T) {
 	assert.Contains(t, mermaidEdge(g, "eth0 10.0.0.1/24"), nodeID(g, `[["sw:br0`))
 	assert.Contains(t, mermaidEdge(g, "eth0 10.0.0.1/24"), nodeID(g, `["h1"]`))
 
+	dot := topo.Graph(nstest.DOT)
+	assert.Contains(t, dot, `[label="sw:br0\n10.0.0.254/24", shape=box, peripheries=2`)
+	assert.Regexp(t, `n\d+ -- n\d+ \[label="bridge in sw", style=dotted`, dot)
+
 	var state strings.Builder
 	require.NoError(t, topo.WriteState(&state))
 	s := state.String()
