@@ -45,6 +45,7 @@ type Host struct {
 
 	mu      sync.Mutex
 	ifaces  []*Interface
+	bridges []*Bridge // made inside the host (Host.AddBridge)
 	nextIf  int
 	closers []io.Closer
 	pruned  int         // len(closers) after the last pruning (see track)
@@ -515,14 +516,12 @@ func (h *Host) Addr() netip.Addr {
 	return v6
 }
 
-// Addrs returns every address of the host's interfaces, in order; for the
-// fabric, the addresses of its bridges come first.
+// Addrs returns every address of the host's interfaces, in order, after the
+// addresses of its bridges (the fabric's, or those of Host.AddBridge).
 func (h *Host) Addrs() []netip.Prefix {
 	var out []netip.Prefix
-	if h.kind == "fabric" {
-		for _, b := range h.topo.Bridges() {
-			out = append(out, b.Addrs()...)
-		}
+	for _, b := range h.Bridges() {
+		out = append(out, b.Addrs()...)
 	}
 	for _, i := range h.Interfaces() {
 		out = append(out, i.Addrs()...)

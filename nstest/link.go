@@ -15,7 +15,7 @@ import (
 const nodad = unix.IFA_F_NODAD
 
 // Interface is one end of a veth pair, in a host's namespace or, for the
-// bridge side of Connect, in the fabric.
+// bridge side of Connect, in the bridge's (the fabric, or a host's).
 type Interface struct {
 	host  *Host
 	name  string
@@ -185,9 +185,10 @@ func Names(a, b string) LinkOption { return func(c *linkConfig) { c.aName, c.bNa
 
 // Connect plugs host h into bridge br with a veth pair: the host's end is
 // named eth0, eth1, ... in order and gets addrs (CIDRs, IPv4 or IPv6); the
-// other end is enslaved to br in the fabric, named "h+ethN" (or, past the
-// 15 bytes of an interface name, after the host and the interface's index),
-// which no bridge name can be. Both ends are up when Connect returns.
+// other end is enslaved to br in the fabric (or, for a bridge of
+// Host.AddBridge, in that host), named "h+ethN" (or, past the 15 bytes of an
+// interface name, after the host and the interface's index), which no
+// bridge name can be. Both ends are up when Connect returns.
 func (t *Topology) Connect(h *Host, br *Bridge, addrs ...string) *Interface {
 	t.tb.Helper()
 	i, err := t.connect(h, br, addrs)
@@ -210,15 +211,15 @@ func (t *Topology) connect(h *Host, br *Bridge, addrs []string) (*Interface, err
 	if err != nil {
 		return nil, fmt.Errorf("nstest: host %q: %w", h.name, err)
 	}
-	fab, err := t.getFabric()
+	sw, err := br.where() // the fabric, or the host the bridge is in
 	if err != nil {
 		return nil, err
 	}
 	if br.ovs == nil {
-		return t.plug(h, fab, br.index, "bridge "+strconv.Quote(br.name), prefixes)
+		return t.plug(h, sw, br.index, "bridge "+strconv.Quote(br.String()), prefixes)
 	}
 	// An OVS bridge takes its ports through its database, not as a master.
-	hi, err := t.plug(h, fab, 0, "bridge "+strconv.Quote(br.name), prefixes)
+	hi, err := t.plug(h, sw, 0, "bridge "+strconv.Quote(br.name), prefixes)
 	if err != nil {
 		return nil, err
 	}
@@ -370,19 +371,26 @@ func (t *Topology) connectBridges(a, b *Bridge, opts []LinkOption) (*Interface, 
 	case a.topo != t || b.topo != t:
 		return nil, nil, fmt.Errorf("nstest: connect bridges %q and %q: they belong to another topology", a.name, b.name)
 	}
-	fab, err := t.getFabric()
+	// Each end in its bridge's namespace: the fabric, or a host's.
+	aw, err := a.where()
+	if err != nil {
+		return nil, nil, err
+	}
+	bw, err := b.where()
 	if err != nil {
 		return nil, nil, err
 	}
 	// A second cable between the same two bridges would make a loop, and
 	// the bridges run no spanning tree: broadcasts would circle forever.
-	for _, i := range fab.Interfaces() {
-		if i.cable == [2]*Bridge{a, b} || i.cable == [2]*Bridge{b, a} {
-			return nil, nil, fmt.Errorf("nstest: connect bridges %q and %q: they are already joined (by %s and %s); a second cable would make a loop, and the bridges run no spanning tree", a.name, b.name, i.name, i.peer.name)
+	for _, w := range []*Host{aw, bw} {
+		for _, i := range w.Interfaces() {
+			if i.cable == [2]*Bridge{a, b} || i.cable == [2]*Bridge{b, a} {
+				return nil, nil, fmt.Errorf("nstest: connect bridges %q and %q: they are already joined (by %s and %s); a second cable would make a loop, and the bridges run no spanning tree", a.name, b.name, i.name, i.peer.name)
+			}
 		}
 	}
-	ai := &Interface{host: fab, cable: [2]*Bridge{a, b}}
-	bi := &Interface{host: fab, peer: ai, cable: [2]*Bridge{b, a}}
+	ai := &Interface{host: aw, cable: [2]*Bridge{a, b}}
+	bi := &Interface{host: bw, peer: ai, cable: [2]*Bridge{b, a}}
 	ai.peer = bi
 	// An OVS bridge takes its ports through its database, not as a master.
 	am, bm := a.index, b.index
@@ -409,8 +417,8 @@ func (t *Topology) connectBridges(a, b *Bridge, opts []LinkOption) (*Interface, 
 			return nil, nil, fmt.Errorf("nstest: connect bridges %q and %q: %w", a.name, b.name, err)
 		}
 	}
-	fab.addIface(ai)
-	fab.addIface(bi)
+	aw.addIface(ai)
+	bw.addIface(bi)
 	t.arm(ai, bi)
 	t.pend(ai, bi)
 	return ai, bi, nil

@@ -326,6 +326,7 @@ type LinkState struct {
 	Name      string
 	Up        bool  // administratively up (IFF_UP)
 	OperState uint8 // IF_OPER_*; 6 is up
+	PortState uint8 // of a bridge port: BR_STATE_* (PortListening, ...); 0 otherwise
 }
 
 // OperUp is the IF_OPER_UP operational state.
@@ -410,11 +411,17 @@ func ParseLink(b []byte) (LinkState, bool) {
 		return ls, false
 	}
 	for _, a := range attrs {
-		switch {
-		case a.Attr.Type == unix.IFLA_OPERSTATE && len(a.Value) > 0:
-			ls.OperState = a.Value[0]
-		case a.Attr.Type == unix.IFLA_IFNAME:
+		switch a.Attr.Type & nl.NLA_TYPE_MASK {
+		case unix.IFLA_OPERSTATE:
+			if len(a.Value) > 0 {
+				ls.OperState = a.Value[0]
+			}
+		case unix.IFLA_IFNAME:
 			ls.Name = string(trimNUL(a.Value))
+		case unix.IFLA_LINKINFO: // a bridge port's state, in a dump
+			ls.PortState = portState(a.Value, true)
+		case unix.IFLA_PROTINFO: // the same, in a bridge's AF_BRIDGE notification
+			ls.PortState = portState(a.Value, false)
 		}
 	}
 	return ls, true
@@ -485,7 +492,8 @@ type Bridge struct {
 	Index         int
 	Up            bool
 	VLANFiltering bool
-	NoSnooping    bool // multicast snooping off
+	NoSnooping    bool         // multicast snooping off
+	Data          []*nl.RtAttr // further IFLA_BR_* attributes, applied in the kernel's order
 }
 
 // AddBridge makes a Linux bridge.
@@ -503,6 +511,9 @@ func AddBridge(b Bridge) *Request {
 	}
 	if b.NoSnooping {
 		data.AddRtAttr(nl.IFLA_BR_MCAST_SNOOPING, []byte{0})
+	}
+	for _, at := range b.Data {
+		data.AddChild(at)
 	}
 	r.req.AddData(info)
 	return r

@@ -14,7 +14,7 @@ func TestOneNameRule(t *testing.T) {
 	for name, valid := range map[string]bool{
 		"ns3": true, "h-1": true, "web.example": true, "a_b": true, "A": true,
 		"x" + strings.Repeat("y", 63): true,
-		"10.0.0.9": false, "9x": false, "-a": false, ".a": false, "_a": false,
+		"10.0.0.9":                    false, "9x": false, "-a": false, ".a": false, "_a": false,
 		"a/b": false, "a b": false, "fe80::1": false, "": false,
 		"x" + strings.Repeat("y", 64): false,
 	} {
