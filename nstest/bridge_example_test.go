@@ -142,7 +142,7 @@ func TestExampleHostAddBridge(t *testing.T) {
 		t.Fatal(err)
 	}
 	nstest.AssertConnectivity(t, h1, h2, sw)
-	if got, want := fmt.Sprint(br, " port ", e2.Peer(), " serves ", e2), "sw:br0 port sw:h2-eth0 serves h2:eth0"; got != want {
+	if got, want := fmt.Sprint(br, " port ", e2.Peer(), " serves ", e2), "sw:br0 port sw:h2+eth0 serves h2:eth0"; got != want {
 		t.Errorf("got %q, want %q", got, want)
 	}
 }

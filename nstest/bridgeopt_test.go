@@ -131,10 +131,10 @@ func TestBridgeFDB(t *testing.T) {
 	a := learned(t, br, macA)
 	require.NotNil(t, a, "A was not learned")
 	assert.Equal(t, e[0].Peer(), a.Port)
-	assert.Equal(t, "h1-eth0", a.PortName)
+	assert.Equal(t, "h1+eth0", a.PortName)
 	assert.Zero(t, a.VLAN, "no VLAN on a bridge without VLAN filtering")
 	assert.False(t, a.Local || a.Static)
-	assert.Contains(t, a.String(), "02:00:00:00:00:0a dev h1-eth0 learned")
+	assert.Contains(t, a.String(), "02:00:00:00:00:0a dev h1+eth0 learned")
 	assert.Equal(t, []string{"h1"}, deliver(t, e[1], frame(t, macA, macSender), ws))
 }
 
@@ -198,7 +198,7 @@ func TestBridgeSTPWaitsForForwarding(t *testing.T) {
 	var state strings.Builder
 	require.NoError(t, topo.WriteState(&state))
 	assert.Contains(t, state.String(), "stp on, forward delay 2s")
-	assert.Contains(t, state.String(), "port h1-eth0 (to h1:eth0): forwarding, learning on")
+	assert.Contains(t, state.String(), "port h1+eth0 (to h1:eth0): forwarding, learning on")
 
 	require.NoError(t, br.SetSTP(false))
 	state.Reset()
@@ -219,8 +219,8 @@ func TestBridgeSettingsInState(t *testing.T) {
 	require.NoError(t, topo.WriteState(&state))
 	s := state.String()
 	assert.Contains(t, s, "  bridge br1:\n    stp off, forward delay 15s, ageing time 1m30s, multicast snooping off\n")
-	assert.Contains(t, s, "port h1-eth0 (to h1:eth0): forwarding, learning off, flood off, mcast_flood on, bcast_flood on")
-	assert.Contains(t, s, "port h2-eth0 (to h2:eth0): forwarding, learning on, flood on")
+	assert.Contains(t, s, "port h1+eth0 (to h1:eth0): forwarding, learning off, flood off, mcast_flood on, bcast_flood on")
+	assert.Contains(t, s, "port h2+eth0 (to h2:eth0): forwarding, learning on, flood on")
 
 	require.NoError(t, br.SetMulticastSnooping(true))
 	state.Reset()
@@ -322,7 +322,7 @@ func TestBridgeFDBVLAN(t *testing.T) {
 	a := learned(t, br, macA)
 	require.NotNil(t, a, "A was not learned")
 	assert.Equal(t, 10, a.VLAN)
-	assert.Contains(t, a.String(), "dev h1-eth0 vlan 10 learned")
+	assert.Contains(t, a.String(), "dev h1+eth0 vlan 10 learned")
 }
 
 // Turning STP off does not make a listening port forward at once: the

@@ -30,7 +30,7 @@ func TestHostAsSwitch(t *testing.T) {
 	assert.Empty(t, topo.Bridges(), "the fabric has no bridge")
 	ports, err := br.Ports()
 	require.NoError(t, err)
-	assert.ElementsMatch(t, []string{"h1-eth0", "h2-eth0"}, ports)
+	assert.ElementsMatch(t, []string{"h1+eth0", "h2+eth0"}, ports)
 	// The bridge's address is the switch host's: its name resolves to it.
 	assert.Equal(t, "10.0.0.254", sw.Addr().String())
 	nstest.AssertConnectivity(t, h1, h2, sw)
@@ -58,7 +58,7 @@ func TestHostAsSwitch(t *testing.T) {
 			onPort[e.Port.String()] = true
 		}
 	}
-	for _, p := range []string{"sw:h1-eth0", "sw:br0-br0", "sw:eth0"} {
+	for _, p := range []string{"sw:h1+eth0", "sw:br0+br0", "sw:eth0"} {
 		assert.True(t, onPort[p], "sw:br0 learned an address on %s: %v", p, fdb)
 	}
 
@@ -66,7 +66,7 @@ func TestHostAsSwitch(t *testing.T) {
 	for _, want := range []string{
 		`[["sw:br0<br/>10.0.0.254/24"]]`, `[["sw2:br0"]]`, `[["br1"]]`,
 		`-.-|"bridge in sw"|`, `-.-|"bridge in sw2"|`,
-		`---|"eth0 10.0.0.1/24"|`, `---|"br0-br0<br/>br0-br0"|`, `---|"eth0 10.0.0.5/24"|`,
+		`---|"eth0 10.0.0.1/24"|`, `---|"br0+br0<br/>br0+br0"|`, `---|"eth0 10.0.0.5/24"|`,
 	} {
 		assert.Contains(t, g, want)
 	}
@@ -85,9 +85,9 @@ func TestHostAsSwitch(t *testing.T) {
 	sws := s[strings.Index(s, "=== host sw\n"):]
 	sws = sws[:strings.Index(sws[1:], "===")+1]
 	assert.Contains(t, sws, "  bridge br0:\n    stp off")
-	assert.Contains(t, sws, "port h1-eth0 (to h1:eth0): forwarding, learning on")
+	assert.Contains(t, sws, "port h1+eth0 (to h1:eth0): forwarding, learning on")
 	assert.Contains(t, sws, "fdb ")
-	assert.Contains(t, sws, "dev h1-eth0 learned")
+	assert.Contains(t, sws, "dev h1+eth0 learned")
 }
 
 // mermaidEdge returns the Mermaid line of the edge labelled label.
