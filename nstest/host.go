@@ -536,7 +536,7 @@ func (h *Host) addRoute(dst, via string) error {
 	if err != nil {
 		a, ok := h.topo.gatewayAddr(h, via, to)
 		if !ok {
-			return fmt.Errorf("gateway %q: not an IP address, nor a node with an address of that IP version on one of the host's subnets (%s)", via, prefixList(h.Addrs()))
+			return fmt.Errorf("gateway %q: not an IP address, nor a node with an address of that IP version on one of the host's subnets and L2 segments (%s)", via, prefixList(h.Addrs()))
 		}
 		gw = a
 	}
@@ -605,7 +605,7 @@ func (t *Topology) resolveHostPort(from *Host, address string) (string, error) {
 	if _, err := netip.ParseAddr(host); err == nil {
 		return address, nil
 	}
-	a, ok, err := t.lookup(from, host)
+	a, ok, err := t.lookup(from, host, 0)
 	if err != nil {
 		return "", err
 	}

@@ -31,6 +31,12 @@ type Interface struct {
 	// What Graph draws, also under mu:
 	impair Impairment // the last one Impair set
 	master int        // index of the bridge it is enslaved to, or 0
+
+	// Its L2 segment besides its peer, for address uniqueness (segment.go),
+	// set before its addresses are claimed:
+	port  int        // index of the bridge (Linux or Open vSwitch) it is a port of, in its namespace, or 0
+	lower *Interface // a VLAN device's parent
+	vid   int        // a VLAN device's VLAN ID
 }
 
 // Name returns the interface's name in its namespace, such as "eth0".
@@ -116,16 +122,16 @@ func (i *Interface) AddAddr(cidr string) error {
 }
 
 func (i *Interface) addAddr(p netip.Prefix) error {
-	if err := i.host.topo.claimAddr(p, i.String()); err != nil {
+	if err := i.host.topo.claimAddr(p, i); err != nil {
 		return err
 	}
 	if err := i.linkLocalFor(p); err != nil {
-		i.host.topo.releaseAddr(p)
+		i.host.topo.releaseAddr(p, i)
 		return err
 	}
 	h := i.host
 	if err := h.use(func() error { return h.nl.AddrAdd(i.link(), nlAddr(p)) }); err != nil {
-		i.host.topo.releaseAddr(p)
+		i.host.topo.releaseAddr(p, i)
 		return fmt.Errorf("add address %s: %w", p, err)
 	}
 	i.mu.Lock()
@@ -208,10 +214,10 @@ func (t *Topology) connect(h *Host, br *Bridge, addrs []string) (*Interface, err
 		return nil, err
 	}
 	if br.ovs == nil {
-		return t.plug(h, fab, br.index, "bridge "+strconv.Quote(br.name), prefixes)
+		return t.plug(h, fab, br.index, true, "bridge "+strconv.Quote(br.name), prefixes)
 	}
 	// An OVS bridge takes its ports through its database, not as a master.
-	hi, err := t.plug(h, fab, 0, "bridge "+strconv.Quote(br.name), prefixes)
+	hi, err := t.plug(h, fab, br.index, false, "bridge "+strconv.Quote(br.name), prefixes)
 	if err != nil {
 		return nil, err
 	}
@@ -224,15 +230,20 @@ func (t *Topology) connect(h *Host, br *Bridge, addrs []string) (*Interface, err
 
 // plug connects host h to the bridge with index brIndex in namespace sw (the
 // fabric, or a site's machine) with a veth pair: h's end is the next ethN and
-// gets prefixes; the other end is enslaved to the bridge. what names the
+// gets prefixes; the other end becomes the bridge's port, enslaved to it if
+// enslave is set (an OVS bridge takes its ports otherwise). what names the
 // bridge in errors.
-func (t *Topology) plug(h, sw *Host, brIndex int, what string, prefixes []netip.Prefix) (*Interface, error) {
+func (t *Topology) plug(h, sw *Host, brIndex int, enslave bool, what string, prefixes []netip.Prefix) (*Interface, error) {
 	name := h.allocIfName()
 	port := t.portName(h.name + "-" + name)
-	pi := &Interface{host: sw, name: port}
+	pi := &Interface{host: sw, name: port, port: brIndex}
 	hi := &Interface{host: h, name: name, peer: pi}
 	pi.peer = hi
-	if err := t.addVeth(vethEnd{i: pi, master: brIndex}, vethEnd{i: hi, addrs: prefixes}, 0); err != nil {
+	master := brIndex
+	if !enslave {
+		master = 0
+	}
+	if err := t.addVeth(vethEnd{i: pi, master: master}, vethEnd{i: hi, addrs: prefixes}, 0); err != nil {
 		return nil, fmt.Errorf("nstest: connect %q to %s: %w", h.name, what, err)
 	}
 	sw.addIface(pi)
@@ -358,9 +369,12 @@ func (t *Topology) connectBridges(a, b *Bridge, opts []LinkOption) (*Interface, 
 		return nil, nil, err
 	}
 	an, bn := t.portName(a.name+"-"+b.name), t.portName(b.name+"-"+a.name)
-	ai := &Interface{host: fab, name: an}
-	bi := &Interface{host: fab, name: bn, peer: ai}
+	ai := &Interface{host: fab, name: an, port: a.index}
+	bi := &Interface{host: fab, name: bn, peer: ai, port: b.index}
 	ai.peer = bi
+	if err := t.checkJoin(ai, bi); err != nil {
+		return nil, nil, fmt.Errorf("nstest: connect bridges %q and %q: %w", a.name, b.name, err)
+	}
 	// An OVS bridge takes its ports through its database, not as a master.
 	am, bm := a.index, b.index
 	if a.ovs != nil {
