@@ -26,9 +26,9 @@ type Topology struct {
 	hosts     []*Host
 	bridges   []*Bridge
 	fabric    *Host
-	addrMu    sync.Mutex                   // guards addrs; taken before mu
+	addrMu    sync.Mutex                 // guards addrs; taken before mu
 	addrs     map[netip.Addr][]addrClaim // who holds each address (segment.go)
-	undo      []func()              // teardown steps, run in reverse
+	undo      []func()                   // teardown steps, run in reverse
 	closed    bool
 	nextVeth  int
 	nextIndex int
@@ -235,10 +235,11 @@ func (t *Topology) getFabric() (*Host, error) {
 //     So "r1" from a host of r1's LAN is r1's LAN address, and from the
 //     other side of r1 its address there.
 //  3. Else the first address no other node holds.
-//  4. Else the name is ambiguous: addresses are unique per L2 segment, not
-//     per topology (see AddHost's LANs behind NAT routers in the scenarios),
-//     so when every address of the node is also another node's elsewhere,
-//     the error lists what the name could mean; give the address instead.
+//  4. Else the name is ambiguous, an error where it is used that lists
+//     the addresses it could mean: give the address instead. Addresses are
+//     unique per L2 segment, not per topology (segment.go), so that two
+//     LANs may both be 192.168.1.0/24 behind NAT routers; a host of one
+//     is then a name other hosts cannot always resolve.
 //
 // Resolve itself acts from no host: rules 1, 3 and 4 apply.
 func (t *Topology) Resolve(s string) (netip.Addr, error) {
