@@ -93,36 +93,11 @@ func (t *Topology) resolveFor(from *Host, to string, fam ping.Family) (netip.Add
 		}
 		return a, nil
 	}
-	ps, ok := t.nodeAddrs(to)
+	a, ok, err := t.lookup(from, to, fam)
 	if !ok {
 		return netip.Addr{}, fmt.Errorf("%q is neither an IP address nor a node of topology %q", to, t.name)
 	}
-	for _, p := range ps {
-		if a := p.Addr(); a.IsGlobalUnicast() && ping.FamilyOf(a) == fam {
-			return a, nil
-		}
-	}
-	return netip.Addr{}, fmt.Errorf("%s has no %v address (it has: %s)", to, fam, prefixList(ps))
-}
-
-// nameOf returns the name of the node that has address a, or "".
-func (t *Topology) nameOf(a netip.Addr) string {
-	a = a.WithZone("")
-	for _, h := range t.Hosts() {
-		for _, p := range h.Addrs() {
-			if p.Addr() == a {
-				return h.name
-			}
-		}
-	}
-	for _, b := range t.Bridges() {
-		for _, p := range b.Addrs() {
-			if p.Addr() == a {
-				return b.name
-			}
-		}
-	}
-	return ""
+	return a, err
 }
 
 // describe names an address for a message: "ns2 (10.0.0.2)" when a node has

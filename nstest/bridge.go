@@ -188,21 +188,21 @@ func (b *Bridge) AddAddr(cidr string) error {
 }
 
 func (b *Bridge) addAddr(p netip.Prefix) error {
-	if err := b.topo.claimAddr(p, "bridge "+b.String()); err != nil {
+	if err := b.topo.claimAddr(p, b); err != nil {
 		return err
 	}
 	fab, err := b.where()
 	if err != nil {
-		b.topo.releaseAddr(p)
+		b.topo.releaseAddr(p, b)
 		return err
 	}
 	if err := b.linkLocalFor(p, fab); err != nil {
-		b.topo.releaseAddr(p)
+		b.topo.releaseAddr(p, b)
 		return err
 	}
 	l := &netlink.Device{LinkAttrs: netlink.LinkAttrs{Name: b.name, Index: b.index}}
 	if err := fab.use(func() error { return fab.nl.AddrAdd(l, nlAddr(p)) }); err != nil {
-		b.topo.releaseAddr(p)
+		b.topo.releaseAddr(p, b)
 		return fmt.Errorf("add address %s: %w", p, err)
 	}
 	b.mu.Lock()

@@ -55,7 +55,9 @@ func (t *Topology) addVLAN(parent *Interface, vid int, addrs []string) (*Interfa
 	if len(name) > 15 {
 		return nil, fmt.Errorf("nstest: interface %s: add VLAN %d: name %q is %d bytes, over the 15 bytes Linux allows", parent, vid, name, len(name))
 	}
-	i, err := parent.host.addDevice(name, addrs, func(attrs netlink.LinkAttrs) netlink.Link {
+	// A VLAN device is on its own segment: the VLAN on its parent's.
+	vi := &Interface{host: parent.host, name: name, lower: parent, vid: vid}
+	i, err := parent.host.addDevice(vi, addrs, func(attrs netlink.LinkAttrs) netlink.Link {
 		attrs.ParentIndex = parent.index
 		return &netlink.Vlan{LinkAttrs: attrs, VlanId: vid, VlanProtocol: netlink.VLAN_PROTOCOL_8021Q}
 	}, "802.1Q VLAN devices", "CONFIG_VLAN_8021Q")
@@ -103,7 +105,7 @@ func (t *Topology) addDummy(h *Host, name string, addrs []string) (*Interface, e
 	}
 	// A dummy's operational state is "unknown", never "up": nothing to wait
 	// for once it is up.
-	i, err := h.addDevice(name, addrs, func(attrs netlink.LinkAttrs) netlink.Link {
+	i, err := h.addDevice(&Interface{host: h, name: name}, addrs, func(attrs netlink.LinkAttrs) netlink.Link {
 		return &netlink.Dummy{LinkAttrs: attrs}
 	}, "dummy interfaces", "CONFIG_DUMMY")
 	if err != nil {
@@ -139,28 +141,28 @@ func (h *Host) hasIface(name string) bool {
 }
 
 // addDevice makes a link of h's namespace with the index chosen up front (as
-// for veth pairs), gives it addrs, sets it up and records it. On failure
+// for veth pairs), i, gives it addrs, sets it up and records it. On failure
 // nothing is left: no link, no claimed address. A kernel that does not know
 // the link's kind answers EOPNOTSUPP ("Unknown device type") once modprobe
 // could not load the module, or ENOENT where modules are not loadable at
 // all; both mean the kernel lacks the feature, named by what and option.
-func (h *Host) addDevice(name string, addrs []string, mk func(netlink.LinkAttrs) netlink.Link, what, option string) (*Interface, error) {
+func (h *Host) addDevice(i *Interface, addrs []string, mk func(netlink.LinkAttrs) netlink.Link, what, option string) (*Interface, error) {
 	ps, err := parsePrefixes(addrs)
 	if err != nil {
 		return nil, err
 	}
-	i := &Interface{host: h, name: name}
+	name := i.name
 	if h.hasIface(name) {
 		return nil, fmt.Errorf("an interface named %q exists already in %q", name, h.name)
 	}
 	var claimed []netip.Prefix
 	release := func() {
 		for _, p := range claimed {
-			h.topo.releaseAddr(p)
+			h.topo.releaseAddr(p, i)
 		}
 	}
 	for _, p := range ps {
-		if err := h.topo.claimAddr(p, i.String()); err != nil {
+		if err := h.topo.claimAddr(p, i); err != nil {
 			release()
 			return nil, err
 		}

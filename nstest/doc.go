@@ -30,7 +30,9 @@
 // bridges. AddOverlay adds VXLAN sites, namespaces standing for separate
 // machines joined over an underlay. Names are per topology, so parallel
 // tests may all have an ns1 and a br1; Dial, Ping and the assertions accept
-// a node's name where an address is due ("ns2:8080").
+// a node's name where an address is due ("ns2:8080"), standing for the
+// address Topology.Resolve says. Addresses are unique per L2 segment, not
+// per topology: two LANs behind NAT routers may use the same range.
 //
 // # Builders fail the test; methods return errors
 //

@@ -46,7 +46,7 @@ func (h *Host) ruleAddr(s string) (string, error) {
 	if _, err := netip.ParseAddr(s); err == nil {
 		return s, nil
 	}
-	a, ok, err := h.topo.lookup(h, s)
+	a, ok, err := h.topo.lookup(h, s, 0)
 	if !ok {
 		return s, nil
 	}

@@ -96,7 +96,7 @@ func (t *Topology) markFailed(from *Host, to, what string, reach bool) {
 		want = "reachable"
 	}
 	if a, err := netip.ParseAddr(to); err == nil {
-		if n := t.nameOf(a); n != "" {
+		if n := t.nameOf(a); n != "" && !strings.Contains(n, " or ") { // not an address two nodes hold
 			to = n
 		}
 	}

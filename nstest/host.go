@@ -596,7 +596,7 @@ func (t *Topology) resolveHostPort(from *Host, address string) (string, error) {
 	if _, err := netip.ParseAddr(host); err == nil {
 		return address, nil
 	}
-	a, ok, err := t.lookup(from, host)
+	a, ok, err := t.lookup(from, host, 0)
 	if err != nil {
 		return "", err
 	}

@@ -53,7 +53,7 @@ func (i *Interface) DelAddr(cidr string) error {
 		}
 	}
 	i.mu.Unlock()
-	i.host.topo.releaseAddr(p)
+	i.host.topo.releaseAddr(p, i)
 	return nil
 }
 
@@ -65,12 +65,27 @@ func (i *Interface) SetMaster(br *Bridge) error {
 		return fmt.Errorf("nstest: interface %s: set master: only an interface in the bridge's namespace can join a bridge of its topology", i)
 	}
 	h := i.host
-	if br.ovs != nil {
-		if err := br.addPort(i); err != nil {
-			return fmt.Errorf("nstest: interface %s: %w", i, err)
+	i.mu.Lock()
+	oldPort := i.port
+	i.port = br.index // as it will be, to check its addresses
+	i.mu.Unlock()
+	err := i.host.topo.checkJoin()
+	switch {
+	case err != nil:
+		err = fmt.Errorf("set master %s: %w", br.name, err)
+	case br.ovs != nil:
+		err = br.addPort(i)
+	default:
+		err = h.use(func() error { return h.nl.LinkSetMasterByIndex(i.link(), br.index) })
+		if err != nil {
+			err = fmt.Errorf("set master %s: %w", br.name, err)
 		}
-	} else if err := h.use(func() error { return h.nl.LinkSetMasterByIndex(i.link(), br.index) }); err != nil {
-		return fmt.Errorf("nstest: interface %s: set master %s: %w", i, br.name, err)
+	}
+	if err != nil {
+		i.mu.Lock()
+		i.port = oldPort
+		i.mu.Unlock()
+		return fmt.Errorf("nstest: interface %s: %w", i, err)
 	}
 	i.mu.Lock()
 	i.master = br.index
@@ -100,12 +115,14 @@ func (i *Interface) MoveTo(h *Host) error {
 	}
 	from.removeIface(i)
 	i.mu.Lock()
-	for _, p := range i.addrs {
-		from.topo.releaseAddr(p)
-	}
+	lost := i.addrs
 	i.addrs = nil
 	i.master = 0 // a bridge lets go of a port that leaves its namespace
+	i.port = 0
 	i.mu.Unlock()
+	for _, p := range lost {
+		from.topo.releaseAddr(p, i) // not under i.mu: claims read it
+	}
 	i.host, i.index = h, l.Attrs().Index
 	h.addIface(i)
 	return nil
@@ -123,7 +140,7 @@ func (i *Interface) Delete() error {
 		}
 		end.host.removeIface(end)
 		for _, p := range end.Addrs() {
-			end.host.topo.releaseAddr(p)
+			end.host.topo.releaseAddr(p, end)
 		}
 	}
 	return nil

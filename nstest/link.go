@@ -32,6 +32,12 @@ type Interface struct {
 	// What Graph draws, also under mu:
 	impair Impairment // the last one Impair set
 	master int        // index of the bridge it is enslaved to, or 0
+
+	// Its L2 segment besides its peer, for address uniqueness (segment.go),
+	// set before its addresses are claimed:
+	port  int        // index of the bridge (Linux or Open vSwitch) it is a port of, in its namespace, or 0
+	lower *Interface // a VLAN device's parent
+	vid   int        // a VLAN device's VLAN ID
 }
 
 // Name returns the interface's name in its namespace, such as "eth0".
@@ -121,16 +127,16 @@ func (i *Interface) AddAddr(cidr string) error {
 }
 
 func (i *Interface) addAddr(p netip.Prefix) error {
-	if err := i.host.topo.claimAddr(p, i.String()); err != nil {
+	if err := i.host.topo.claimAddr(p, i); err != nil {
 		return err
 	}
 	if err := i.linkLocalFor(p); err != nil {
-		i.host.topo.releaseAddr(p)
+		i.host.topo.releaseAddr(p, i)
 		return err
 	}
 	h := i.host
 	if err := h.use(func() error { return h.nl.AddrAdd(i.link(), nlAddr(p)) }); err != nil {
-		i.host.topo.releaseAddr(p)
+		i.host.topo.releaseAddr(p, i)
 		return fmt.Errorf("add address %s: %w", p, err)
 	}
 	i.mu.Lock()
@@ -216,10 +222,10 @@ func (t *Topology) connect(h *Host, br *Bridge, addrs []string) (*Interface, err
 		return nil, err
 	}
 	if br.ovs == nil {
-		return t.plug(h, sw, br.index, "bridge "+strconv.Quote(br.String()), prefixes)
+		return t.plug(h, sw, br.index, true, "bridge "+strconv.Quote(br.String()), prefixes)
 	}
 	// An OVS bridge takes its ports through its database, not as a master.
-	hi, err := t.plug(h, sw, 0, "bridge "+strconv.Quote(br.name), prefixes)
+	hi, err := t.plug(h, sw, br.index, false, "bridge "+strconv.Quote(br.name), prefixes)
 	if err != nil {
 		return nil, err
 	}
@@ -232,14 +238,19 @@ func (t *Topology) connect(h *Host, br *Bridge, addrs []string) (*Interface, err
 
 // plug connects host h to the bridge with index brIndex in namespace sw (the
 // fabric, or a site's machine) with a veth pair: h's end is the next ethN and
-// gets prefixes; the other end is enslaved to the bridge. what names the
+// gets prefixes; the other end becomes the bridge's port, enslaved to it if
+// enslave is set (an OVS bridge takes its ports otherwise). what names the
 // bridge in errors.
-func (t *Topology) plug(h, sw *Host, brIndex int, what string, prefixes []netip.Prefix) (*Interface, error) {
+func (t *Topology) plug(h, sw *Host, brIndex int, enslave bool, what string, prefixes []netip.Prefix) (*Interface, error) {
 	name := h.allocIfName()
-	pi := &Interface{host: sw}
+	pi := &Interface{host: sw, port: brIndex}
 	hi := &Interface{host: h, name: name, peer: pi}
 	pi.peer = hi
-	port := vethEnd{i: pi, master: brIndex, name: portName(h.name, name)}
+	master := brIndex
+	if !enslave {
+		master = 0
+	}
+	port := vethEnd{i: pi, master: master, name: portName(h.name, name)}
 	if err := t.addVeth(fmt.Sprintf("connect %q to %s", h.name, what), port, vethEnd{i: hi, addrs: prefixes}, 0); err != nil {
 		return nil, err
 	}
@@ -389,9 +400,12 @@ func (t *Topology) connectBridges(a, b *Bridge, opts []LinkOption) (*Interface, 
 			}
 		}
 	}
-	ai := &Interface{host: aw, cable: [2]*Bridge{a, b}}
-	bi := &Interface{host: bw, peer: ai, cable: [2]*Bridge{b, a}}
+	ai := &Interface{host: aw, cable: [2]*Bridge{a, b}, port: a.index}
+	bi := &Interface{host: bw, peer: ai, cable: [2]*Bridge{b, a}, port: b.index}
 	ai.peer = bi
+	if err := t.checkJoin(ai, bi); err != nil {
+		return nil, nil, fmt.Errorf("nstest: connect bridges %q and %q: %w", a.name, b.name, err)
+	}
 	// An OVS bridge takes its ports through its database, not as a master.
 	am, bm := a.index, b.index
 	if a.ovs != nil {

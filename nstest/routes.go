@@ -409,7 +409,7 @@ func (h *Host) gateway(via string, to netip.Prefix, devIndex int, onLink bool) (
 	if err != nil {
 		a, ok := h.topo.gatewayAddr(h, via, to)
 		if !ok {
-			return gw, 0, fmt.Errorf("gateway %q: not an IP address, nor a node with an address of that IP version on one of the host's subnets (%s)", via, prefixList(h.Addrs()))
+			return gw, 0, fmt.Errorf("gateway %q: not an IP address, nor a node with an address of that IP version on one of the host's subnets and L2 segments (%s)", via, prefixList(h.Addrs()))
 		}
 		gw = a
 	}

@@ -26,8 +26,9 @@ type Topology struct {
 	hosts     []*Host
 	bridges   []*Bridge
 	fabric    *Host
-	addrs     map[netip.Addr]string // address -> "host iface", for conflicts
-	undo      []func()              // teardown steps, run in reverse
+	addrMu    sync.Mutex                 // guards addrs; taken before mu
+	addrs     map[netip.Addr][]addrClaim // who holds each address (segment.go)
+	undo      []func()                   // teardown steps, run in reverse
 	closed    bool
 	nextVeth  int
 	nextIndex int
@@ -67,7 +68,7 @@ func New(tb testing.TB, opts ...Option) *Topology {
 	t := &Topology{
 		tb:    tb,
 		nodes: map[string]any{},
-		addrs: map[netip.Addr]string{},
+		addrs: map[netip.Addr][]addrClaim{},
 	}
 	t.cfg.name = tb.Name()
 	t.cfg.keep = os.Getenv("NSTEST_KEEP") == "1"
@@ -248,82 +249,28 @@ func (t *Topology) getFabric() (*Host, error) {
 	return f, nil
 }
 
-// nodeAddrs returns the addresses of the host, router or bridge called name,
-// and whether there is one.
-func (t *Topology) nodeAddrs(name string) ([]netip.Prefix, bool) {
-	t.mu.Lock()
-	n := t.nodes[name]
-	t.mu.Unlock()
-	switch n := n.(type) {
-	case *Host:
-		return n.Addrs(), true
-	case *Bridge:
-		return n.Addrs(), true
-	}
-	return nil, false
-}
-
-// lookup resolves a host or bridge name to its address, for the assertions
-// and Dial: the first IPv4 address, unless from (if not nil) has no IPv4
-// address and the node has an IPv6 one. The boolean reports whether name
-// named a node.
-func (t *Topology) lookup(from *Host, name string) (netip.Addr, bool, error) {
-	ps, ok := t.nodeAddrs(name)
-	if !ok {
-		return netip.Addr{}, false, nil
-	}
-	want4 := true
-	if from != nil {
-		want4 = false
-		for _, p := range from.Addrs() {
-			if p.Addr().Is4() {
-				want4 = true
-			}
-		}
-	}
-	var first4, first6 netip.Addr
-	for _, p := range ps {
-		a := p.Addr()
-		if !a.IsGlobalUnicast() {
-			continue
-		}
-		if a.Is4() && !first4.IsValid() {
-			first4 = a
-		}
-		if a.Is6() && !first6.IsValid() {
-			first6 = a
-		}
-	}
-	a := first4
-	if !a.IsValid() || (!want4 && first6.IsValid()) {
-		a = first6
-	}
-	if !a.IsValid() {
-		return a, true, fmt.Errorf("nstest: %q has no address", name)
-	}
-	return a, true, nil
-}
-
-// gatewayAddr returns the address of node name that lies on one of h's
-// subnets, of the IP version of dst when dst is valid.
-func (t *Topology) gatewayAddr(h *Host, name string, dst netip.Prefix) (netip.Addr, bool) {
-	ps, _ := t.nodeAddrs(name)
-	for _, p := range ps {
-		if dst.IsValid() && p.Addr().Is4() != dst.Addr().Is4() {
-			continue
-		}
-		for _, own := range h.Addrs() {
-			if own.Masked().Contains(p.Addr()) {
-				return p.Addr(), true
-			}
-		}
-	}
-	return netip.Addr{}, false
-}
-
-// Resolve returns the address that s names: an IP address as it is, or the
-// address of the host, router or bridge called s (its first IPv4 address,
-// else its first IPv6 address).
+// Resolve returns the address that s names: an IP address as it is, or an
+// address of the host, router or bridge called s. Ping, Dial, Listen, the
+// assertions, Firewall, Masquerade and ForwardPort resolve names the same
+// way, for the host they act from; AddRoute's gateway is the gateway's
+// address the host reaches directly. The rule, in order:
+//
+//  1. Only global addresses count (unique local ones such as fd00::/8
+//     included, link-local ones not), of one family: the one a check asks
+//     for (IPv4, IPv6), else IPv4, unless the asking host has no IPv4
+//     address and the node has an IPv6 one.
+//  2. From a host, the first address the host reaches directly: inside the
+//     subnet of one of the host's addresses, on that interface's L2 segment.
+//     So "r1" from a host of r1's LAN is r1's LAN address, and from the
+//     other side of r1 its address there.
+//  3. Else the first address no other node holds.
+//  4. Else the name is ambiguous, an error where it is used that lists
+//     the addresses it could mean: give the address instead. Addresses are
+//     unique per L2 segment, not per topology (segment.go), so that two
+//     LANs may both be 192.168.1.0/24 behind NAT routers; a host of one
+//     is then a name other hosts cannot always resolve.
+//
+// Resolve itself acts from no host: rules 1, 3 and 4 apply.
 func (t *Topology) Resolve(s string) (netip.Addr, error) {
 	if t.isClosed() {
 		return netip.Addr{}, fmt.Errorf("nstest: resolve %q: %w", s, ErrClosed)
@@ -335,31 +282,14 @@ func (t *Topology) resolve(from *Host, s string) (netip.Addr, error) {
 	if a, err := netip.ParseAddr(s); err == nil {
 		return a, nil
 	}
-	a, ok, err := t.lookup(from, s)
+	a, ok, err := t.lookup(from, s, 0)
 	if err != nil {
-		return a, err
+		return a, fmt.Errorf("nstest: %w", err)
 	}
 	if !ok {
 		return a, fmt.Errorf("nstest: %q is neither an IP address nor a node of topology %q", s, t.name)
 	}
 	return a, nil
-}
-
-// claimAddr records that addr belongs to owner, or reports a conflict.
-func (t *Topology) claimAddr(p netip.Prefix, owner string) error {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if prev, dup := t.addrs[p.Addr()]; dup {
-		return fmt.Errorf("address %q: conflict: %s already has %s", p, prev, p.Addr())
-	}
-	t.addrs[p.Addr()] = owner
-	return nil
-}
-
-func (t *Topology) releaseAddr(p netip.Prefix) {
-	t.mu.Lock()
-	delete(t.addrs, p.Addr())
-	t.mu.Unlock()
 }
 
 // close tears the topology down in reverse order of creation: processes,

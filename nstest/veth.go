@@ -49,7 +49,7 @@ func (t *Topology) addVeth(what string, a, b vethEnd, mtu int) error {
 	if err != nil {
 		for _, e := range []vethEnd{a, b} {
 			for _, p := range e.addrs {
-				t.releaseAddr(p)
+				t.releaseAddr(p, e.i)
 			}
 		}
 		return fmt.Errorf("nstest: %w", err)
@@ -65,16 +65,16 @@ func (t *Topology) addVeth(what string, a, b vethEnd, mtu int) error {
 
 // claimAll claims the addresses of both ends, or none of them.
 func (t *Topology) claimAll(a, b vethEnd) error {
-	var claimed []netip.Prefix
+	var claimed []addrClaim
 	for _, e := range []vethEnd{a, b} {
 		for _, p := range e.addrs {
-			if err := t.claimAddr(p, e.i.String()); err != nil {
+			if err := t.claimAddr(p, e.i); err != nil {
 				for _, c := range claimed {
-					t.releaseAddr(c)
+					t.releaseAddr(c.p, c.owner)
 				}
 				return fmt.Errorf("host %q: interface %s: %w", e.i.host.name, e.i.name, err)
 			}
-			claimed = append(claimed, p)
+			claimed = append(claimed, addrClaim{p, e.i})
 		}
 	}
 	return nil

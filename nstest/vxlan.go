@@ -265,5 +265,5 @@ func (s *Site) connect(h *Host, addrs []string) (*Interface, error) {
 	if err != nil {
 		return nil, fmt.Errorf("nstest: host %q: %w", h.name, err)
 	}
-	return t.plug(h, m, s.brIndex, "site "+strconv.Quote(m.name), prefixes)
+	return t.plug(h, m, s.brIndex, true, "site "+strconv.Quote(m.name), prefixes)
 }

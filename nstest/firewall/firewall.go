@@ -107,10 +107,23 @@ type Rule struct {
 	// Probability, in percent, applies the rule to that share of the
 	// matching packets, chosen at random; 0 means every packet.
 	Probability float64
+	// State matches the packet's connection-tracking state: a
+	// comma-separated list of "new" (the first packet of a connection: a
+	// TCP SYN, the first datagram or echo request between two ends),
+	// "established" (a later packet of a connection that has seen packets
+	// both ways, replies included), "related" (a packet that belongs to a
+	// known connection without being part of it, such as the ICMP error
+	// it caused), "invalid" (a packet conntrack cannot place) and
+	// "untracked", any of which matches. "established,related" with Accept
+	// and a Drop policy (SetPolicy) make a stateful firewall. It needs
+	// connection tracking (CONFIG_NF_CONNTRACK and CONFIG_NFT_CT); without
+	// it Add fails with an error wrapping nstest.ErrUnsupported naming them.
+	State string
 }
 
 // String describes the rule in nft-like words, for example
-// "input tcp daddr 10.0.0.2 dport 80 reject".
+// "input tcp daddr 10.0.0.2 dport 80 reject" or
+// "forward ct state established,related accept".
 func (r Rule) String() string {
 	var b strings.Builder
 	b.WriteString(r.Chain.String())
@@ -143,6 +156,13 @@ func (r Rule) String() string {
 	}
 	if r.OutIface != "" {
 		word("oifname", r.OutIface)
+	}
+	if r.State != "" {
+		states := r.State
+		if _, names, err := parseState(r.State); err == nil {
+			states = strings.Join(names, ",")
+		}
+		word("ct", "state", states)
 	}
 	if r.Probability != 0 {
 		word("probability", strconv.FormatFloat(r.Probability, 'g', -1, 64)+"%")
@@ -185,6 +205,12 @@ func Add(n Namespace, rules ...Rule) error {
 			}
 		}
 		if err := c.Flush(); err != nil {
+			for _, r := range rules {
+				if r.State != "" { // the one kind of rule that needs a module beyond nf_tables'
+					err = lacks(err, conntrackOptions...)
+					break
+				}
+			}
 			return fmt.Errorf("firewall: add %d rules: %w", len(rules), err)
 		}
 		return nil
@@ -262,13 +288,15 @@ type chainSpec struct {
 	priority nftables.ChainPriority
 }
 
+// chain returns the chain, without a policy: a new base chain's is accept,
+// and adding an existing chain without one keeps the policy SetPolicy set.
 func (s *chainSpec) chain() *nftables.Chain {
 	p := s.priority
-	accept := nftables.ChainPolicyAccept
-	return &nftables.Chain{Name: s.name, Table: table(), Type: s.typ, Hooknum: s.hook, Priority: &p, Policy: &accept}
+	return &nftables.Chain{Name: s.name, Table: table(), Type: s.typ, Hooknum: s.hook, Priority: &p}
 }
 
-// add queues the chain's creation; adding an existing chain is a no-op.
+// add queues the chain's creation; adding an existing chain leaves it as it
+// is.
 func (s *chainSpec) add(c *nftables.Conn, t *nftables.Table) *nftables.Chain {
 	ch := s.chain()
 	ch.Table = t

@@ -120,6 +120,12 @@ func (r Rule) compile() ([][]expr.Any, error) {
 	if math.IsNaN(r.Probability) || r.Probability < 0 || r.Probability > 100 {
 		return nil, fmt.Errorf("probability %g: not a percentage between 0 and 100", r.Probability)
 	}
+	var states uint32
+	if r.State != "" {
+		if states, _, err = parseState(r.State); err != nil {
+			return nil, err
+		}
+	}
 
 	if family != 0 {
 		m = append(m, matchFamily(family)...)
@@ -147,6 +153,9 @@ func (r Rule) compile() ([][]expr.Any, error) {
 	}
 	if r.ICMPType != "" {
 		m = append(m, matchICMP(icmp)...)
+	}
+	if states != 0 {
+		m = append(m, matchState(states)...)
 	}
 	if r.Probability != 0 && r.Probability < 100 {
 		m = append(m, matchRandom(r.Probability)...)

@@ -1,0 +1,4 @@
+package firewall
+
+// Lacks is lacks, for the tests.
+var Lacks = lacks
