@@ -143,7 +143,7 @@ func TestAddressesUniquePerSegment(t *testing.T) {
 		}, func(topo *nstest.Topology) {
 			ports, err := topo.Bridge("br1").Ports()
 			require.NoError(t, err)
-			assert.Equal(t, []string{"h1-eth0"}, ports, "no cable left")
+			assert.Equal(t, []string{"h1+eth0"}, ports, "no cable left")
 		}, `nstest: connect bridges "br1" and "br2": address conflict: it would join h1:eth0 and h2:eth0, which both have 10.0.0.1, on one L2 segment`)
 	})
 	t.Run("a bridge and its port", func(t *testing.T) {
