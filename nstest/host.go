@@ -11,13 +11,11 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 
 	"github.com/vishvananda/netlink"
 
 	"github.com/nstest/harness/internal/fastnl"
 	"github.com/nstest/harness/internal/ns"
-	"github.com/nstest/harness/internal/nsexec"
 	"github.com/nstest/harness/nstest/ping"
 )
 
@@ -35,7 +33,7 @@ type Host struct {
 	ifaces  []*Interface
 	nextIf  int
 	closers []io.Closer
-	started atomic.Bool // Command was used: look for processes at teardown
+	procs   hostProcs // the init of the host's PID namespace
 }
 
 type hostConfig struct {
@@ -168,19 +166,26 @@ func (h *Host) Topology() *Topology { return h.topo }
 // /proc/self/net show the namespace of the process's main thread: inside fn,
 // read /proc/thread-self/net. A panic in fn is re-raised in the caller;
 // t.FailNow (runtime.Goexit) in fn ends the caller's goroutine too.
+//
+// Programs that fn starts with os/exec run in the host: its network, its
+// hostname, and its PID namespace, so they and everything they start die
+// when the host is torn down. They see the machine's /etc and /proc; start
+// them with Command to give them the host's. Go code in fn resolves names
+// with the machine's resolver, which knows nothing of the topology: Dial,
+// Listen, Ping, HTTPClient and the assertions take node names. The first
+// InNS, Do or Command of a host starts the host's init, a small process.
+// After teardown InNS panics with an error wrapping ErrClosed.
 func (h *Host) InNS(fn func()) {
-	h.topo.ready()
-	if err := h.ns.Do(func() error { fn(); return nil }); err != nil {
+	if err := h.do(func() error { fn(); return nil }); err != nil {
 		panic(fmt.Sprintf("nstest: host %q: enter namespace: %v", h.name, err))
 	}
 }
 
 // Do is InNS for a function that returns an error: it runs fn inside the
 // host's network namespace and returns what fn returns. The caveats of InNS
-// apply.
+// apply. After teardown it returns an error wrapping ErrClosed.
 func (h *Host) Do(fn func() error) error {
-	h.topo.ready()
-	return h.ns.Do(fn)
+	return h.do(fn)
 }
 
 // NSPath returns a path that opens the host's namespace while the topology
@@ -190,21 +195,33 @@ func (h *Host) NSPath() string {
 }
 
 // Command returns a command that runs the program name with the given
-// arguments inside the host's network namespace, like exec.Command. The
-// process is killed and reaped when the topology is torn down, and dies with
-// the test process even if that is killed with SIGKILL.
+// arguments inside the host, like exec.Command. The program runs in the
+// host's network, PID, UTS and mount namespaces: its hostname is the host's
+// name, /etc/hosts names every node of the topology with its addresses as of
+// the moment it starts, /etc/resolv.conf names no server outside the
+// topology, and /proc and /sys are the host's. The machine's /etc is not
+// touched. Everything the program starts, daemons included, is killed when
+// the topology is torn down, and dies with the test process even if that is
+// killed with SIGKILL.
+//
+// cmd.Process is a launcher (this test binary) that starts the program,
+// forwards signals to it and exits as it does, so Wait and ProcessState tell
+// what the program did; the program dies with the launcher. SysProcAttr
+// applies to the launcher. Append to ExtraFiles rather than replacing it:
+// its first entries are the launcher's, and the program sees yours from
+// descriptor 3 on. After teardown, Start returns an error wrapping
+// ErrClosed.
 func (h *Host) Command(name string, arg ...string) *exec.Cmd {
-	h.started.Store(true)
-	h.topo.ready()
-	return nsexec.Command(h.ns.Fd(), name, arg...)
+	return h.command(nil, name, arg)
 }
 
 // CommandContext is Command with a context, like exec.CommandContext: the
 // process is killed when ctx is done.
 func (h *Host) CommandContext(ctx context.Context, name string, arg ...string) *exec.Cmd {
-	h.started.Store(true)
-	h.topo.ready()
-	return nsexec.CommandContext(ctx, h.ns.Fd(), name, arg...)
+	if ctx == nil {
+		panic("nstest: CommandContext: nil Context")
+	}
+	return h.command(ctx, name, arg)
 }
 
 // track keeps c to close it at teardown.

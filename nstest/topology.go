@@ -334,7 +334,7 @@ func (t *Topology) close() {
 	if t.tb.Failed() {
 		t.onFailure(hosts)
 	}
-	killProcesses(hosts)
+	stopProcesses(hosts)
 	for _, h := range hosts {
 		h.closeSockets()
 	}

@@ -67,7 +67,7 @@ func New() (*NS, error) {
 		return nil, fmt.Errorf("open current network namespace: %w", err)
 	}
 	var n *NS
-	err := run(func() error {
+	err := run(false, func() error {
 		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
 			return fmt.Errorf("unshare(CLONE_NEWNET): %w", err)
 		}
@@ -115,22 +115,64 @@ func (n *NS) Close() error {
 // process's namespace. A panic in fn is re-raised in the caller, and
 // runtime.Goexit (t.FailNow) in fn is repeated in the caller.
 func (n *NS) Do(fn func() error) error {
-	return run(func() error {
-		n.mu.RLock()
-		closed := n.closed
-		var err error
-		if !closed {
-			err = unix.Setns(n.fd, unix.CLONE_NEWNET)
-		}
-		n.mu.RUnlock()
-		switch {
-		case closed:
-			return ErrClosed
-		case err != nil:
-			return fmt.Errorf("setns: %w", err)
+	return run(false, func() error {
+		if err := n.enter(); err != nil {
+			return err
 		}
 		return fn()
 	})
+}
+
+// DoWith is Do with more of a host than its network: once the thread is in
+// n, it calls enter, which may move the thread into other PID (for its
+// children) and UTS namespaces. The thread goes back to the process's PID
+// and UTS namespaces too before it is reused, or is discarded.
+func (n *NS) DoWith(enter func() error, fn func() error) error {
+	if _, _, err := originPIDUTS(); err != nil {
+		return err
+	}
+	return run(true, func() error {
+		if err := n.enter(); err != nil {
+			return err
+		}
+		if err := enter(); err != nil {
+			return err
+		}
+		return fn()
+	})
+}
+
+// enter switches the calling thread to n.
+func (n *NS) enter() error {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	if n.closed {
+		return ErrClosed
+	}
+	if err := unix.Setns(n.fd, unix.CLONE_NEWNET); err != nil {
+		return fmt.Errorf("setns: %w", err)
+	}
+	return nil
+}
+
+var originExtra struct {
+	once     sync.Once
+	pid, uts *os.File
+	err      error
+}
+
+// originPIDUTS returns the PID and UTS namespaces of the process's threads,
+// captured the first time they are needed.
+func originPIDUTS() (pid, uts *os.File, err error) {
+	originExtra.once.Do(func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		dir := "/proc/" + strconv.Itoa(os.Getpid()) + "/task/" + strconv.Itoa(unix.Gettid()) + "/ns/"
+		if originExtra.pid, originExtra.err = os.Open(dir + "pid"); originExtra.err == nil {
+			originExtra.uts, originExtra.err = os.Open(dir + "uts")
+		}
+	})
+	return originExtra.pid, originExtra.uts, originExtra.err
 }
 
 // errGoexit marks fn having called runtime.Goexit.
@@ -139,9 +181,10 @@ var errGoexit = errors.New("goexit")
 type panicked struct{ v any }
 
 // run executes fn on a fresh goroutine locked to its thread and switches the
-// thread back to the origin namespace afterwards. Whatever fn does to the
-// thread's network namespace is undone, or the thread is discarded.
-func run(fn func() error) error {
+// thread back to the origin namespace afterwards, and with extra to the
+// origin PID and UTS namespaces too. Whatever fn does to the thread's
+// namespaces is undone, or the thread is discarded.
+func run(extra bool, fn func() error) error {
 	origin, err := Origin()
 	if err != nil {
 		return err
@@ -163,7 +206,7 @@ func run(fn func() error) error {
 					res.err = errGoexit
 				}
 			}
-			if unix.Setns(int(origin.Fd()), unix.CLONE_NEWNET) == nil {
+			if restore(origin, extra) == nil {
 				runtime.UnlockOSThread()
 			} // else: exit locked, and the runtime throws the thread away.
 			done <- res
@@ -179,6 +222,20 @@ func run(fn func() error) error {
 		runtime.Goexit()
 	}
 	return res.err
+}
+
+// restore switches the calling thread back to the origin namespaces.
+func restore(origin *os.File, extra bool) error {
+	if extra {
+		pid, uts, _ := originPIDUTS()
+		if err := unix.Setns(int(pid.Fd()), unix.CLONE_NEWPID); err != nil {
+			return err
+		}
+		if err := unix.Setns(int(uts.Fd()), unix.CLONE_NEWUTS); err != nil {
+			return err
+		}
+	}
+	return unix.Setns(int(origin.Fd()), unix.CLONE_NEWNET)
 }
 
 // Current reports whether the calling thread is in namespace n. It is meant
