@@ -124,7 +124,7 @@ func hostPid(t *testing.T, pidns uint64, s string) int {
 		for _, l := range strings.Split(string(b), "\n") {
 			if v, ok := strings.CutPrefix(l, "NSpid:"); ok {
 				f := strings.Fields(v)
-				if len(f) > 1 && f[len(f)-1] == strconv.Itoa(want) {
+				if len(f) > 0 && f[len(f)-1] == strconv.Itoa(want) {
 					return pid
 				}
 			}
@@ -200,13 +200,53 @@ func TestHostProcessesDieAtTeardown(t *testing.T) {
 	assert.Empty(t, survivors(t, procs, 0), "still running after teardown")
 }
 
+// TestInNSProcessesDieAtTeardown: in a host that never ran a Command,
+// programs started with os/exec inside InNS, and what they start, are dead
+// when the teardown returns.
+func TestInNSProcessesDieAtTeardown(t *testing.T) {
+	t.Parallel()
+	var procs []proc
+	defer func() { closeAll(procs) }()
+	add := func(what string, pid int) {
+		fd, err := unix.PidfdOpen(pid, 0)
+		require.NoError(t, err, "pidfd of %s", what)
+		procs = append(procs, proc{what, pid, fd})
+	}
+	t.Run("topology", func(t *testing.T) {
+		topo := nstest.New(t)
+		h := topo.AddHost("h1")
+		var c *exec.Cmd
+		var out io.Reader
+		h.InNS(func() {
+			c = exec.Command("sh", "-c", "sleep 1241 </dev/null >/dev/null 2>&1 & echo $!; exec sleep 1242")
+			var err error
+			out, err = c.StdoutPipe()
+			require.NoError(t, err)
+			require.NoError(t, c.Start())
+		})
+		lines := readLines(t, out, 1)
+		add("program", c.Process.Pid)
+		var st unix.Stat_t
+		require.NoError(t, unix.Stat(fmt.Sprintf("/proc/%d/ns/pid", c.Process.Pid), &st))
+		add("background child", hostPid(t, st.Ino, lines[0]))
+		require.Len(t, running(t, procs, 0), 2, "the processes should run before teardown")
+	})
+	require.Len(t, procs, 2)
+	assert.Empty(t, survivors(t, procs, 0), "still running after teardown")
+}
+
 // TestForkDuringTeardown: programs that keep forking, in a Command and in a
 // thread of InNS, while the host is torn down: nothing they started
 // survives it.
 func TestForkDuringTeardown(t *testing.T) {
 	t.Parallel()
 	mark := fmt.Sprintf("%s-%d", t.Name(), os.Getpid())
-	done := make(chan int)
+	type result struct {
+		n   int
+		err error
+	}
+	done := make(chan result, 1)
+	torn := make(chan struct{})
 	t.Run("topology", func(t *testing.T) {
 		topo := nstest.New(t)
 		h := topo.AddHost("h1")
@@ -219,28 +259,35 @@ func TestForkDuringTeardown(t *testing.T) {
 		started := make(chan struct{})
 		var once sync.Once
 		go func() {
-			n := 0
-			defer func() { done <- n }()
+			var r result
+			defer func() { done <- r }()
 			defer once.Do(func() { close(started) })
 			// Once the host is gone a fork into its PID namespace
-			// fails, and so does InNS.
-			defer func() { recover() }()
+			// fails. The loop is bounded all the same, so that a
+			// regression cannot fill the machine with processes.
 			h.InNS(func() {
-				for {
+				for r.n < 5000 {
+					select {
+					case <-torn:
+						return
+					default:
+					}
 					c := exec.Command("sleep", "1237")
 					c.Env = append(os.Environ(), markEnv+"="+mark)
-					if c.Start() != nil {
+					if r.err = c.Start(); r.err != nil {
 						return
 					}
-					n++
+					r.n++
 					once.Do(func() { close(started) })
 				}
 			})
 		}()
 		<-started
 	})
-	n := <-done
-	t.Logf("%d programs forked from InNS", n)
+	close(torn)
+	r := <-done
+	t.Logf("%d programs forked from InNS, then: %v", r.n, r.err)
+	assert.Error(t, r.err, "forks into the torn-down host still succeeded")
 	procs := marked(t, mark)
 	assert.Empty(t, survivors(t, procs, 0), "programs forked while the host was torn down survived it")
 }
@@ -631,7 +678,7 @@ func TestProcessesRootless(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(bin, src, 0o755))
 
-	tests := "^(TestHostProcessesDieAtTeardown|TestForkDuringTeardown|TestHostProcessesDieWithTestProcess|TestKilledAtRandom|TestTornDownHostCommand|TestProgramsSeeNames|TestHTTPClient|TestCommandBehavesLikeExec)$"
+	tests := "^(TestHostProcessesDieAtTeardown|TestInNSProcessesDieAtTeardown|TestForkDuringTeardown|TestHostProcessesDieWithTestProcess|TestKilledAtRandom|TestTornDownHostCommand|TestProgramsSeeNames|TestHTTPClient|TestCommandBehavesLikeExec)$"
 	cmd := exec.Command(bin, "-test.run="+tests, "-test.v", "-test.count=1", "-test.short")
 	cmd.Dir = dir
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir}

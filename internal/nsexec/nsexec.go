@@ -114,8 +114,8 @@ func netLauncher(cmd *exec.Cmd, nsFd int, name string, arg []string) *exec.Cmd {
 
 // lookPath resolves name as exec.Command does, recording a failure in cmd.
 func lookPath(cmd *exec.Cmd, name string) string {
-	if strings.Contains(name, "/") {
-		return name
+	if strings.Contains(name, "/") && !strings.HasPrefix(name, "/") {
+		return name // relative to cmd.Dir, which is not known yet
 	}
 	p, err := exec.LookPath(name)
 	if err != nil {
