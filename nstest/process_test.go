@@ -235,6 +235,62 @@ func TestInNSProcessesDieAtTeardown(t *testing.T) {
 	assert.Empty(t, survivors(t, procs, 0), "still running after teardown")
 }
 
+// TestStoppedLauncherAtTeardown: a command whose process (the launcher) is
+// stopped does not hold up the teardown, and its program is dead after it.
+func TestStoppedLauncherAtTeardown(t *testing.T) {
+	t.Parallel()
+	var cmd *exec.Cmd
+	var program []proc
+	defer func() { closeAll(program) }()
+	t.Run("topology", func(t *testing.T) {
+		topo := nstest.New(t)
+		h := topo.AddHost("h1")
+		cmd = h.Command("sh", "-c", "echo $$; exec sleep 1243")
+		out, err := cmd.StdoutPipe()
+		require.NoError(t, err)
+		require.NoError(t, cmd.Start())
+		nspid := readLines(t, out, 1)[0]
+		pid := hostPid(t, pidNSOf(t, cmd.Process.Pid), nspid)
+		fd, err := unix.PidfdOpen(pid, 0)
+		require.NoError(t, err)
+		program = append(program, proc{"program", pid, fd})
+		require.NoError(t, cmd.Process.Signal(unix.SIGSTOP))
+	})
+	assert.Empty(t, survivors(t, program, 0), "still running after teardown")
+	err := cmd.Wait()
+	assert.EqualError(t, err, "signal: killed")
+}
+
+// TestKilledLauncherAtTeardown: a command whose launcher was killed (so
+// its program's zombie went to a subreaper) does not hold up the teardown
+// even where the machine's init never reaps orphans, as when "go test" or
+// "tail -f /dev/null" is PID 1 of a container. This test process plays such
+// an init for a child test process: it is a subreaper that reaps nothing.
+func TestKilledLauncherAtTeardown(t *testing.T) {
+	if os.Getenv(procsHelperEnv) == "killlauncher" {
+		t.Run("topology", func(t *testing.T) {
+			topo := nstest.New(t)
+			h := topo.AddHost("h1")
+			cmd := h.Command("sh", "-c", "echo $$; exec sleep 1244")
+			out, err := cmd.StdoutPipe()
+			require.NoError(t, err)
+			require.NoError(t, cmd.Start())
+			readLines(t, out, 1)
+			require.NoError(t, cmd.Process.Kill())
+			cmd.Wait()
+		})
+		fmt.Println("TORN DOWN")
+		return
+	}
+	nstest.New(t) // skips when this machine cannot build namespaces
+	require.NoError(t, unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0))
+	child := exec.Command(os.Args[0], "-test.run=^TestKilledLauncherAtTeardown$", "-test.timeout=20s")
+	child.Env = append(os.Environ(), procsHelperEnv+"=killlauncher")
+	out, err := child.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	assert.Contains(t, string(out), "TORN DOWN")
+}
+
 // TestForkDuringTeardown: programs that keep forking, in a Command and in a
 // thread of InNS, while the host is torn down: nothing they started
 // survives it.
@@ -678,7 +734,7 @@ func TestProcessesRootless(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(bin, src, 0o755))
 
-	tests := "^(TestHostProcessesDieAtTeardown|TestInNSProcessesDieAtTeardown|TestForkDuringTeardown|TestHostProcessesDieWithTestProcess|TestKilledAtRandom|TestTornDownHostCommand|TestProgramsSeeNames|TestHTTPClient|TestCommandBehavesLikeExec)$"
+	tests := "^(TestHostProcessesDieAtTeardown|TestInNSProcessesDieAtTeardown|TestStoppedLauncherAtTeardown|TestKilledLauncherAtTeardown|TestForkDuringTeardown|TestHostProcessesDieWithTestProcess|TestKilledAtRandom|TestTornDownHostCommand|TestProgramsSeeNames|TestHTTPClient|TestCommandBehavesLikeExec)$"
 	cmd := exec.Command(bin, "-test.run="+tests, "-test.v", "-test.count=1", "-test.short")
 	cmd.Dir = dir
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir}

@@ -46,8 +46,21 @@ var parent struct {
 }
 
 // parentPidfd returns a pidfd of this process, which every init watches.
+//
+// It also makes this process a child subreaper. When a launcher is killed
+// (cmd.Process.Kill), its program dies too, and its zombie goes to the
+// nearest subreaper among the launcher's ancestors, by default the machine's
+// PID 1. The init's exit at teardown waits until that zombie is reaped, and
+// some PID 1s reap late or never (a container whose PID 1 is "go test" or
+// "tail -f /dev/null"). As a subreaper, this process gets those zombies and
+// Stop reaps them. Orphans of programs started outside hosts come here too,
+// and stay zombies until this process exits.
 func parentPidfd() (*os.File, error) {
 	parent.once.Do(func() {
+		if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+			parent.err = fmt.Errorf("prctl(PR_SET_CHILD_SUBREAPER): %w", err)
+			return
+		}
 		fd, err := unix.PidfdOpen(os.Getpid(), 0)
 		if err != nil {
 			parent.err = fmt.Errorf("pidfd_open: %w (Linux 5.3 or later is needed)", err)
@@ -134,16 +147,19 @@ func (i *Init) release() {
 }
 
 // waitPidfd waits for the child whose pidfd is fd to exit and reaps it, or
-// with unix.WNOHANG only reaps it if it has exited. It reports whether it
-// reaped it (false also when another waiter did).
+// with unix.WNOHANG only reaps it if it has exited. It reports whether the
+// child is reaped, by this call or by another waiter before.
 func waitPidfd(fd, flags int) bool {
 	for {
 		var info unix.Siginfo
 		err := unix.Waitid(unix.P_PIDFD, fd, &info, unix.WEXITED|flags, nil)
-		if err == unix.EINTR {
+		switch err {
+		case unix.EINTR:
 			continue
+		case nil:
+			return info.Signo == int32(unix.SIGCHLD)
 		}
-		return err == nil && info.Signo == int32(unix.SIGCHLD)
+		return err == unix.ECHILD
 	}
 }
 

@@ -59,7 +59,7 @@ func launchHost(path string) {
 
 	if err := enter(initFd); err != nil {
 		if errors.Is(err, unix.ESRCH) {
-			die(127, "%s: the host is torn down", path)
+			die(127, "%s: the host's init is gone: the host is torn down", path)
 		}
 		die(127, "%s: enter the host: %v", path, err)
 	}

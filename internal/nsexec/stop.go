@@ -17,9 +17,10 @@ import (
 // only once each of them has been reaped by its parent. The processes that
 // this process started inside a host (os/exec in a thread that entered it)
 // are this process's children: Stop reaps them, so their exit statuses are
-// lost to whoever waits for them. A launcher reaps its own program and then
-// exits; Stop waits for the launchers that entered the hosts, which hold
-// their network namespaces while they live.
+// lost to whoever waits for them. A launcher (cmd.Process) reaps its own
+// program and exits as it did, killed; Stop waits for the launchers that
+// entered the hosts, which hold their network namespaces while they live,
+// and leaves them to their Wait.
 func Stop(inits []*Init) {
 	if len(inits) == 0 {
 		return
@@ -62,14 +63,20 @@ func Stop(inits []*Init) {
 }
 
 // reapChildrenIn kills and reaps the children of this process whose PID
-// namespace is one of dead, but the inits.
+// namespace is one of dead, but the inits; and wakes the launchers whose
+// children are born there: a stopped launcher would not reap its killed
+// program, and the init's exit waits for that.
 func reapChildrenIn(dead map[uint64]bool, inits map[*Init]bool) {
 	skip := map[int]bool{}
 	for i := range inits {
 		skip[i.pid] = true
 	}
 	for _, pid := range children() {
-		if skip[pid] || !dead[nsIno(pid, "pid")] {
+		if skip[pid] {
+			continue
+		}
+		in, launcher := dead[nsIno(pid, "pid")], dead[nsIno(pid, "pid_for_children")]
+		if !in && !launcher {
 			continue
 		}
 		fd, err := unix.PidfdOpen(pid, 0)
@@ -78,9 +85,12 @@ func reapChildrenIn(dead map[uint64]bool, inits map[*Init]bool) {
 		}
 		// The pidfd pins the process; the pid may have been reused by
 		// then, by a process that is then in no dead namespace.
-		if dead[nsIno(pid, "pid")] {
+		switch {
+		case dead[nsIno(pid, "pid")]:
 			unix.PidfdSendSignal(fd, unix.SIGKILL, nil, 0)
 			waitPidfd(fd, 0)
+		case dead[nsIno(pid, "pid_for_children")]:
+			unix.PidfdSendSignal(fd, unix.SIGCONT, nil, 0)
 		}
 		unix.Close(fd)
 	}
