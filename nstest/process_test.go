@@ -747,3 +747,51 @@ func TestProcessesRootless(t *testing.T) {
 	}
 	assert.NotContains(t, string(out), "SKIP")
 }
+
+// TestInNSLeavesThreadsClean: InNS moves its thread into the host's PID and
+// UTS namespaces too; afterwards every thread of the test process is back
+// in the namespaces it started in, so programs started outside InNS run
+// outside every host.
+func TestInNSLeavesThreadsClean(t *testing.T) {
+	topo := nstest.New(t)
+	h1, h2 := topo.AddHost("h1"), topo.AddHost("h2")
+	var wg sync.WaitGroup
+	for i := range 50 {
+		wg.Go(func() {
+			h := h1
+			if i%2 == 1 {
+				h = h2
+			}
+			h.InNS(func() {
+				name, err := os.Hostname()
+				assert.NoError(t, err)
+				assert.Equal(t, h.Name(), name)
+			})
+		})
+	}
+	wg.Wait()
+	link := func(path string) string {
+		l, err := os.Readlink(path)
+		require.NoError(t, err)
+		return l
+	}
+	self := fmt.Sprintf("/proc/%d/", os.Getpid())
+	tasks, err := os.ReadDir(self + "task")
+	require.NoError(t, err)
+	// Not "net": the pool of blank namespaces may be making one on a
+	// thread right now.
+	for _, kind := range []string{"uts", "pid_for_children"} {
+		want := link(self + "ns/" + kind)
+		for _, task := range tasks {
+			if got, err := os.Readlink(self + "task/" + task.Name() + "/ns/" + kind); err == nil {
+				assert.Equal(t, want, got, "thread %s is still in a host's %s namespace", task.Name(), kind)
+			}
+		}
+	}
+	out, err := exec.Command("hostname").Output()
+	require.NoError(t, err)
+	name, err := os.Hostname()
+	require.NoError(t, err)
+	assert.Equal(t, name+"\n", string(out))
+	assert.NotContains(t, []string{"h1", "h2"}, name)
+}
