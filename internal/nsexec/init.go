@@ -218,14 +218,17 @@ func (i *Init) Command(ctx context.Context, hosts func() []byte, name string, ar
 	}
 	hf := os.NewFile(uintptr(mfd), "nstest-hosts")
 	cmd.ExtraFiles = []*os.File{os.NewFile(uintptr(pidfd), "nstest-init"), hf}
+	// The memfd holds the number of the user's ExtraFiles and /etc/hosts.
 	// Start calls Done first, right before it forks: the names are those
-	// of that moment.
-	sc.hook = func() {
-		// The launcher learns here how many ExtraFiles are the user's.
-		b := append([]byte(strconv.Itoa(len(cmd.ExtraFiles)-ourFds)+"\n"), hosts()...)
+	// of that moment, and ExtraFiles is final. What is written now serves
+	// if Done is not called (-1: the launcher counts inherited descriptors).
+	write := func(nUser int) {
+		b := append([]byte(strconv.Itoa(nUser)+"\n"), hosts()...)
 		hf.Truncate(0)
 		hf.WriteAt(b, 0)
 	}
+	write(-1)
+	sc.hook = func() { write(len(cmd.ExtraFiles) - ourFds) }
 	return cmd
 }
 

@@ -54,7 +54,9 @@ func launchHost(path string) {
 	if err != nil {
 		die(127, "%s: malformed launcher descriptor", path)
 	}
-	initFd := shiftFiles(fdInit, ourFds, nUser)[0]
+	ours := shiftFiles(fdInit, ourFds, nUser)
+	initFd := ours[0]
+	unix.Close(ours[1])
 	cwd, _ := os.Getwd()
 
 	if err := enter(initFd); err != nil {
