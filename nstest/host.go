@@ -167,10 +167,10 @@ func (h *Host) Topology() *Topology { return h.topo }
 // read /proc/thread-self/net. A panic in fn is re-raised in the caller;
 // t.FailNow (runtime.Goexit) in fn ends the caller's goroutine too.
 //
-// Programs that fn starts with os/exec run in the host: its network, its
-// hostname, and its PID namespace, so they and everything they start die
-// when the host is torn down. They see the machine's /etc and /proc; start
-// them with Command to give them the host's. Go code in fn resolves names
+// Programs that fn starts with os/exec run in the host's network and PID
+// namespaces, so they and everything they start die when the host is torn
+// down. They keep the machine's hostname, /etc and /proc; start them with
+// Command to give them the host's. Go code in fn resolves names
 // with the machine's resolver, which knows nothing of the topology: Dial,
 // Listen, Ping, HTTPClient and the assertions take node names. The first
 // InNS, Do or Command of a host starts the host's init, a small process.

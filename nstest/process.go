@@ -78,8 +78,7 @@ func (h *Host) command(ctx context.Context, name string, arg []string) *exec.Cmd
 }
 
 // do runs fn in the host for InNS and Do: in its network namespace, on a
-// thread whose children are born in the host's PID namespace and which has
-// the host's hostname.
+// thread whose children are born in the host's PID namespace.
 func (h *Host) do(fn func() error) error {
 	h.topo.ready()
 	init, _, err := h.procInit()

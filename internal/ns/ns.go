@@ -123,17 +123,21 @@ func (n *NS) Do(fn func() error) error {
 	})
 }
 
-// DoWith is Do with more of a host than its network: once the thread is in
-// n, it calls enter, which may move the thread into other PID (for its
-// children) and UTS namespaces. The thread goes back to the process's PID
-// and UTS namespaces too before it is reused, or is discarded.
+// DoWith is Do with more of a host than its network: instead of entering n
+// itself, the thread calls enter, which must move it into n and may make it
+// start its children in another PID namespace, in one setns through a pidfd.
+// The thread goes back to the process's network and PID namespaces before it
+// is reused, or is discarded.
 func (n *NS) DoWith(enter func() error, fn func() error) error {
-	if _, _, err := originPIDUTS(); err != nil {
+	if _, err := originPID(); err != nil {
 		return err
 	}
 	return run(true, func() error {
-		if err := n.enter(); err != nil {
-			return err
+		n.mu.RLock()
+		closed := n.closed
+		n.mu.RUnlock()
+		if closed {
+			return ErrClosed
 		}
 		if err := enter(); err != nil {
 			return err
@@ -156,23 +160,20 @@ func (n *NS) enter() error {
 }
 
 var originExtra struct {
-	once     sync.Once
-	pid, uts *os.File
-	err      error
+	once sync.Once
+	pid  *os.File
+	err  error
 }
 
-// originPIDUTS returns the PID and UTS namespaces of the process's threads,
-// captured the first time they are needed.
-func originPIDUTS() (pid, uts *os.File, err error) {
+// originPID returns the PID namespace of the process's threads, captured
+// the first time it is needed.
+func originPID() (*os.File, error) {
 	originExtra.once.Do(func() {
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
-		dir := "/proc/" + strconv.Itoa(os.Getpid()) + "/task/" + strconv.Itoa(unix.Gettid()) + "/ns/"
-		if originExtra.pid, originExtra.err = os.Open(dir + "pid"); originExtra.err == nil {
-			originExtra.uts, originExtra.err = os.Open(dir + "uts")
-		}
+		originExtra.pid, originExtra.err = os.Open("/proc/" + strconv.Itoa(os.Getpid()) + "/task/" + strconv.Itoa(unix.Gettid()) + "/ns/pid")
 	})
-	return originExtra.pid, originExtra.uts, originExtra.err
+	return originExtra.pid, originExtra.err
 }
 
 // errGoexit marks fn having called runtime.Goexit.
@@ -182,7 +183,7 @@ type panicked struct{ v any }
 
 // run executes fn on a fresh goroutine locked to its thread and switches the
 // thread back to the origin namespace afterwards, and with extra to the
-// origin PID and UTS namespaces too. Whatever fn does to the thread's
+// origin PID namespace too. Whatever fn does to the thread's
 // namespaces is undone, or the thread is discarded.
 func run(extra bool, fn func() error) error {
 	origin, err := Origin()
@@ -227,11 +228,8 @@ func run(extra bool, fn func() error) error {
 // restore switches the calling thread back to the origin namespaces.
 func restore(origin *os.File, extra bool) error {
 	if extra {
-		pid, uts, _ := originPIDUTS()
+		pid, _ := originPID()
 		if err := unix.Setns(int(pid.Fd()), unix.CLONE_NEWPID); err != nil {
-			return err
-		}
-		if err := unix.Setns(int(uts.Fd()), unix.CLONE_NEWUTS); err != nil {
 			return err
 		}
 	}

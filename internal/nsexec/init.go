@@ -24,8 +24,8 @@ var ErrStopped = errors.New("the host's processes are stopped")
 type Init struct {
 	pid   int
 	pidfd int
-	pidNS int    // the PID namespace, for threads of this process (Enter)
-	utsNS int    // the UTS namespace
+	netNS int    // the network and PID namespaces, for threads of this
+	pidNS int    // process where setns takes no pidfd (Enter)
 	nsIno uint64 // inode of the PID namespace
 
 	mu      sync.RWMutex // held for reading while the descriptors are used
@@ -103,7 +103,7 @@ func StartInit(netns *os.File, hostname string) (*Init, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start the host's init in new PID, mount and UTS namespaces: %w", err)
 	}
-	i := &Init{pid: p.Pid, pidfd: pidfd, pidNS: -1, utsNS: -1}
+	i := &Init{pid: p.Pid, pidfd: pidfd, netNS: -1, pidNS: -1}
 	p.Release() // i reaps it, through its pidfd
 	msg, _ := io.ReadAll(r)
 	if string(msg) != "ok\n" {
@@ -115,8 +115,13 @@ func StartInit(netns *os.File, hostname string) (*Init, error) {
 	}
 	// The pid cannot be reused while the init is our unreaped child.
 	dir := "/proc/" + strconv.Itoa(i.pid) + "/ns/"
-	if i.pidNS, err = unix.Open(dir+"pid", unix.O_RDONLY|unix.O_CLOEXEC, 0); err == nil {
-		i.utsNS, err = unix.Open(dir+"uts", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	for _, ns := range []struct {
+		fd   *int
+		name string
+	}{{&i.netNS, "net"}, {&i.pidNS, "pid"}} {
+		if *ns.fd, err = unix.Open(dir+ns.name, unix.O_RDONLY|unix.O_CLOEXEC, 0); err != nil {
+			break
+		}
 	}
 	var st unix.Stat_t
 	if err == nil {
@@ -138,12 +143,12 @@ func (i *Init) kill() {
 }
 
 func (i *Init) release() {
-	for _, fd := range []int{i.pidfd, i.pidNS, i.utsNS} {
+	for _, fd := range []int{i.pidfd, i.netNS, i.pidNS} {
 		if fd >= 0 {
 			unix.Close(fd)
 		}
 	}
-	i.pidfd, i.pidNS, i.utsNS = -1, -1, -1
+	i.pidfd, i.netNS, i.pidNS = -1, -1, -1
 }
 
 // waitPidfd waits for the child whose pidfd is fd to exit and reaps it, or
@@ -163,21 +168,25 @@ func waitPidfd(fd, flags int) bool {
 	}
 }
 
-// Enter moves the calling thread into the host's UTS namespace and makes it
-// start its children in the host's PID namespace. The thread must be locked
-// and already in the host's network namespace, and must leave both
-// namespaces before it is unlocked (package ns does it).
+// Enter moves the calling thread into the host's network namespace and
+// makes it start its children in the host's PID namespace, in one setns.
+// The thread must be locked, and must leave both namespaces before it is
+// unlocked (package ns does it). It leaves the thread's UTS namespace alone:
+// each setns costs about 2.5 us here, a third of an InNS.
 func (i *Init) Enter() error {
 	i.mu.RLock()
 	defer i.mu.RUnlock()
 	if i.stopped {
 		return ErrStopped
 	}
-	if err := unix.Setns(i.pidNS, unix.CLONE_NEWPID); err != nil {
-		return fmt.Errorf("setns(CLONE_NEWPID): %w", err)
+	err := unix.Setns(i.pidfd, unix.CLONE_NEWNET|unix.CLONE_NEWPID)
+	if err == unix.EINVAL { // before Linux 5.8: one namespace file at a time
+		if err = unix.Setns(i.netNS, unix.CLONE_NEWNET); err == nil {
+			err = unix.Setns(i.pidNS, unix.CLONE_NEWPID)
+		}
 	}
-	if err := unix.Setns(i.utsNS, unix.CLONE_NEWUTS); err != nil {
-		return fmt.Errorf("setns(CLONE_NEWUTS): %w", err)
+	if err != nil {
+		return fmt.Errorf("setns: %w", err)
 	}
 	return nil
 }
