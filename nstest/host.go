@@ -2,6 +2,7 @@ package nstest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -174,10 +175,14 @@ func (h *Host) Topology() *Topology { return h.topo }
 // with the machine's resolver, which knows nothing of the topology: Dial,
 // Listen, Ping, HTTPClient and the assertions take node names. The first
 // InNS, Do or Command of a host starts the host's init, a small process.
-// After teardown InNS panics with an error wrapping ErrClosed.
+// InNS panics with an error if it cannot enter the host; after teardown
+// the error wraps ErrClosed.
 func (h *Host) InNS(fn func()) {
 	if err := h.do(func() error { fn(); return nil }); err != nil {
-		panic(fmt.Sprintf("nstest: host %q: enter namespace: %v", h.name, err))
+		if errors.Is(err, ErrClosed) { // it names the host
+			panic(fmt.Errorf("nstest: InNS: %w", err))
+		}
+		panic(fmt.Errorf("nstest: host %q: enter namespace: %w", h.name, err))
 	}
 }
 
