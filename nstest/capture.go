@@ -31,7 +31,7 @@ func (h *Host) OpenCapture(iface string, opts ...capture.Option) (*capture.Captu
 	var c *capture.Capture
 	// Do waits for pending links first, so the capture starts on a link
 	// that carries traffic and sees all of the test's packets.
-	err := h.Do(func() (err error) {
+	err := h.nsDo(func() (err error) {
 		c, err = capture.Open(iface, opts...)
 		return err
 	})

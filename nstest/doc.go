@@ -61,11 +61,35 @@
 // be used from any goroutine. Inside InNS, /proc/net still shows the main
 // thread's namespace: read /proc/thread-self/net.
 //
+// # Names
+//
+// Dial, Listen, Ping, HTTPClient and the assertions take node names
+// ("ns2:8080", "http://ns2/"): nstest resolves them itself. Go code inside
+// InNS uses the machine's resolver, which knows nothing of the topology (a
+// resolver cannot be per thread), so give it addresses or use those methods.
+// Programs started with Command get names of their own: their hostname is
+// the host's name, /etc/hosts lists every node of the topology with its
+// IPv4 and IPv6 addresses as of the moment the program starts, and
+// /etc/resolv.conf names no server, so nothing is looked up outside the
+// topology. This is done in a private mount namespace per program; the
+// machine's /etc is never written.
+//
+// # Processes
+//
+// Everything a host runs, started by Command or by os/exec inside InNS or
+// Do, lives in the host's own PID namespace, whose first process (the
+// host's init, started by the first Command, InNS or Do of the host) is a
+// small copy of the test binary. However a program detaches (double forks,
+// setsid, daemons), it is dead when the teardown returns, and within a
+// second of the test process dying by any means (SIGKILL, -timeout,
+// os.Exit, a panic), as the kernel kills every process of a PID namespace
+// whose init dies. After teardown, Command's Start, Do and InNS fail with
+// an error wrapping ErrClosed.
+//
 // # Teardown
 //
-// New registers the teardown with tb.Cleanup: processes started with
-// Command are killed and reaped, sockets closed, then the namespaces
-// released. Every host is an anonymous namespace held by a file descriptor,
+// New registers the teardown with tb.Cleanup: every process of every host
+// is killed (see Processes), sockets closed, then the namespaces released. Every host is an anonymous namespace held by a file descriptor,
 // so the kernel destroys it, with its interfaces, when the test process
 // exits for any reason, SIGKILL and go test -timeout included. Nothing is
 // ever created in, and no test traffic leaves from, the namespace the test

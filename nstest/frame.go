@@ -57,7 +57,7 @@ func (i *Interface) SendFrame(frames ...[]byte) error {
 			return fmt.Errorf("nstest: interface %s: frame %d: %d bytes, shorter than an Ethernet header (14)", i, k, len(f))
 		}
 	}
-	err := i.host.Do(func() error {
+	err := i.host.nsDo(func() error {
 		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0) // protocol 0: receives nothing
 		if err != nil {
 			return fmt.Errorf("socket(AF_PACKET): %w", err)

@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 
 	"github.com/vishvananda/netlink"
@@ -21,7 +20,6 @@ import (
 
 	"github.com/nstest/harness/internal/fastnl"
 	"github.com/nstest/harness/internal/ns"
-	"github.com/nstest/harness/internal/nsexec"
 	"github.com/nstest/harness/nstest/ping"
 )
 
@@ -48,8 +46,8 @@ type Host struct {
 	bridges []*Bridge // made inside the host (Host.AddBridge)
 	nextIf  int
 	closers []io.Closer
-	pruned  int         // len(closers) after the last pruning (see track)
-	started atomic.Bool // Command was used: look for processes at teardown
+	pruned  int       // len(closers) after the last pruning (see track)
+	procs   hostProcs // the init of the host's PID namespace
 }
 
 type hostConfig struct {
@@ -237,16 +235,25 @@ func (h *Host) Topology() *Topology { return h.topo }
 // error whose text holds the original value and the stack where fn
 // panicked (its Value method returns the value), so the trace names the
 // line that panicked; t.FailNow (runtime.Goexit) in fn ends the caller's
-// goroutine too. A nil fn panics, naming the host. After teardown InNS
-// panics with an error that names the host and wraps ErrClosed, without
-// running fn.
+// goroutine too.
+//
+// Programs that fn starts with os/exec run in the host's network and PID
+// namespaces, so they and everything they start die when the host is torn
+// down. They keep the machine's hostname, /etc and /proc; start them with
+// Command to give them the host's. Go code in fn resolves names
+// with the machine's resolver, which knows nothing of the topology: Dial,
+// Listen, Ping, HTTPClient and the assertions take node names. The first
+// InNS, Do or Command of a host starts the host's init, a small process.
+//
+// A nil fn panics, naming the host. InNS panics with an error if it cannot
+// enter the host; after teardown that error names the host and wraps
+// ErrClosed, and fn does not run.
 func (h *Host) InNS(fn func()) {
 	if fn == nil {
 		panic(fmt.Sprintf("nstest: host %q: InNS: fn is nil", h.name))
 	}
-	h.topo.ready()
-	if err, entered := h.enter(func() error { fn(); return nil }); !entered {
-		panic(fmt.Errorf("nstest: host %q: InNS: %w", h.name, err))
+	if err, entered := h.userDo(func() error { fn(); return nil }); !entered {
+		panic(fmt.Errorf("nstest: InNS: %w", err))
 	}
 }
 
@@ -258,10 +265,9 @@ func (h *Host) Do(fn func() error) error {
 	if fn == nil {
 		return fmt.Errorf("nstest: host %q: Do: fn is nil", h.name)
 	}
-	h.topo.ready()
-	err, entered := h.enter(fn)
+	err, entered := h.userDo(fn)
 	if !entered {
-		return fmt.Errorf("nstest: host %q: %w", h.name, err)
+		return fmt.Errorf("nstest: %w", err)
 	}
 	return err
 }
@@ -307,21 +313,33 @@ func (h *Host) NSFile() (*os.File, error) {
 }
 
 // Command returns a command that runs the program name with the given
-// arguments inside the host's network namespace, like exec.Command. The
-// process is killed and reaped when the topology is torn down, and dies with
-// the test process even if that is killed with SIGKILL.
+// arguments inside the host, like exec.Command. The program runs in the
+// host's network, PID, UTS and mount namespaces: its hostname is the host's
+// name, /etc/hosts names every node of the topology with its addresses as of
+// the moment it starts, /etc/resolv.conf names no server outside the
+// topology, and /proc and /sys are the host's. The machine's /etc is not
+// touched. Everything the program starts, daemons included, is killed when
+// the topology is torn down, and dies with the test process even if that is
+// killed with SIGKILL.
+//
+// cmd.Process is a launcher (this test binary) that starts the program,
+// forwards signals to it and exits as it does, so Wait and ProcessState tell
+// what the program did; the program dies with the launcher. SysProcAttr
+// applies to the launcher. Append to ExtraFiles rather than replacing it:
+// its first entries are the launcher's, and the program sees yours from
+// descriptor 3 on. After teardown, Start returns an error wrapping
+// ErrClosed.
 func (h *Host) Command(name string, arg ...string) *exec.Cmd {
-	h.started.Store(true)
-	h.topo.ready()
-	return nsexec.Command(h.ns.Fd(), name, arg...)
+	return h.command(nil, name, arg)
 }
 
 // CommandContext is Command with a context, like exec.CommandContext: the
 // process is killed when ctx is done.
 func (h *Host) CommandContext(ctx context.Context, name string, arg ...string) *exec.Cmd {
-	h.started.Store(true)
-	h.topo.ready()
-	return nsexec.CommandContext(ctx, h.ns.Fd(), name, arg...)
+	if ctx == nil {
+		panic("nstest: CommandContext: nil Context")
+	}
+	return h.command(ctx, name, arg)
 }
 
 // track keeps c to close it at teardown. What the user closed meanwhile is

@@ -131,7 +131,7 @@ type prober struct {
 func (p *prober) open(h *Host) error {
 	v6 := p.family == ping.IPv6
 	fd := -1
-	err := h.Do(func() error {
+	err := h.nsDo(func() error {
 		var rawErr, err error
 		fd, p.raw, rawErr, _ = inet.OpenICMP(v6, true, false)
 		if fd >= 0 {

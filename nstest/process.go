@@ -1,73 +1,162 @@
 package nstest
 
 import (
-	"os"
-	"strconv"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os/exec"
+	"sync"
 
-	"golang.org/x/sys/unix"
-
+	"github.com/nstest/harness/internal/ns"
 	"github.com/nstest/harness/internal/nsexec"
 )
 
-// killProcesses kills every process living in one of the hosts' namespaces
-// (those started with Command, and anything they started), and reaps the
-// ones that are this process's children. It looks only at hosts on which
-// Command was used.
-func killProcesses(hosts []*Host) {
-	type key struct{ dev, ino uint64 }
-	want := map[key]bool{}
-	wantFd := map[int]bool{}
-	for _, h := range hosts {
-		if !h.started.Load() {
-			continue
-		}
-		var st unix.Stat_t
-		if unix.Fstat(h.ns.Fd(), &st) == nil {
-			want[key{st.Dev, st.Ino}] = true
-			wantFd[h.ns.Fd()] = true
-		}
+// hostProcs is what a host needs to run programs: its init, the first
+// process of the host's PID namespace, started by the first Command,
+// CommandContext, InNS or Do (the library's own switches into the host never
+// start one, so hosts that run nothing cost no process).
+type hostProcs struct {
+	mu     sync.Mutex
+	closed bool
+	init   *nsexec.Init
+	ctx    context.Context // done when the host is torn down
+	cancel context.CancelCauseFunc
+}
+
+// procInit returns the host's init, starting it if needed, and a context
+// that ends with the host.
+func (h *Host) procInit() (*nsexec.Init, context.Context, error) {
+	p := &h.procs
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return nil, nil, h.closedErr()
 	}
-	if len(want) == 0 {
-		return
-	}
-	d, err := os.Open("/proc")
-	if err != nil {
-		return
-	}
-	names, _ := d.Readdirnames(-1)
-	d.Close()
-	self := os.Getpid()
-	for _, name := range names {
-		pid, err := strconv.Atoi(name)
-		if err != nil || pid == self {
-			continue
-		}
-		ours := func() bool {
-			var st unix.Stat_t
-			if unix.Stat("/proc/"+name+"/ns/net", &st) == nil && want[key{st.Dev, st.Ino}] {
-				return true
-			}
-			// A command still on its way into the namespace.
-			fd, ok := nsexec.Launching(pid)
-			return ok && wantFd[fd]
-		}
-		if !ours() {
-			continue
-		}
-		// A pidfd pins the process: once it is open, the pid cannot be
-		// reused under us. Check again that it is the process we looked at.
-		fd, err := unix.PidfdOpen(pid, 0)
+	if p.init == nil {
+		i, err := nsexec.StartInit(h.ns.File(), h.name)
 		if err != nil {
-			continue
+			return nil, nil, fmt.Errorf("nstest: host %q: %w", h.name, err)
 		}
-		if ours() {
-			unix.PidfdSendSignal(fd, unix.SIGKILL, nil, 0)
-			// Reap it if it is our child; for others this fails at once
-			// with ECHILD and init reaps them.
-			var info unix.Siginfo
-			for unix.Waitid(unix.P_PIDFD, fd, &info, unix.WEXITED, nil) == unix.EINTR {
+		p.init = i
+		p.ctx, p.cancel = context.WithCancelCause(context.Background())
+	}
+	return p.init, p.ctx, nil
+}
+
+func (h *Host) closedErr() error {
+	return fmt.Errorf("host %q: %w", h.name, ErrClosed)
+}
+
+// command makes the exec.Cmd of Command (ctx nil) and CommandContext.
+func (h *Host) command(ctx context.Context, name string, arg []string) *exec.Cmd {
+	h.topo.ready()
+	init, hctx, err := h.procInit()
+	if err != nil {
+		cmd := exec.Command(name, arg...)
+		cmd.Err = err
+		return cmd
+	}
+	// The command's context ends with the host too, so that Start refuses
+	// to run a command of a torn-down host, saying so.
+	cctx := hctx
+	if ctx != nil {
+		c, cancel := context.WithCancelCause(ctx)
+		stop := context.AfterFunc(hctx, func() { cancel(context.Cause(hctx)) })
+		context.AfterFunc(c, func() { stop() })
+		cctx = c
+	}
+	cmd := init.Command(cctx, h.topo.etcHosts, name, arg...)
+	if ctx == nil {
+		// Command has no context to obey: teardown stops it through the
+		// host's init, and no goroutine watches it.
+		cmd.Cancel = nil
+	}
+	if cmd.Err == nsexec.ErrStopped {
+		cmd.Err = h.closedErr()
+	}
+	return cmd
+}
+
+// userDo runs fn in the host for InNS and Do: in its network namespace, on
+// a thread whose children are born in the host's PID namespace, once the
+// topology's links are up. It reports whether fn ran; if not, err says why
+// and names the host, wrapping ErrClosed after teardown.
+func (h *Host) userDo(fn func() error) (err error, entered bool) {
+	h.topo.ready()
+	init, _, err := h.procInit()
+	if err != nil {
+		return err, false
+	}
+	err = h.ns.DoWith(init.Enter, func() error {
+		entered = true
+		return fn()
+	})
+	if !entered {
+		if err == nsexec.ErrStopped || errors.Is(err, ns.ErrClosed) {
+			return h.closedErr(), false
+		}
+		return fmt.Errorf("host %q: enter namespace: %w", h.name, err), false
+	}
+	return err, true
+}
+
+// nsDo runs fn in the host's network namespace only, once the topology's
+// links are up, for the library's own work (sockets, probes, captures): it
+// starts no init. After teardown it returns ErrClosed.
+func (h *Host) nsDo(fn func() error) error {
+	h.topo.ready()
+	return h.do(fn)
+}
+
+// closeProcs marks the host closed, so that it starts no more programs, and
+// returns its init, if it has one, for stopProcesses.
+func (h *Host) closeProcs() *nsexec.Init {
+	p := &h.procs
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.closed = true
+	if p.cancel != nil {
+		p.cancel(h.closedErr())
+	}
+	return p.init
+}
+
+// stopProcesses kills every process running in the hosts, whatever started
+// it (Command, os/exec inside InNS or Do) and however it detached, and
+// returns when all of them are dead.
+func stopProcesses(hosts []*Host) {
+	var inits []*nsexec.Init
+	for _, h := range hosts {
+		if i := h.closeProcs(); i != nil {
+			inits = append(inits, i)
+		}
+	}
+	nsexec.Stop(inits)
+}
+
+// etcHosts returns the /etc/hosts that programs in the topology see:
+// localhost, and every host, router and bridge with each of its addresses
+// but link-local ones, IPv4 first.
+func (t *Topology) etcHosts() []byte {
+	var b bytes.Buffer
+	b.WriteString("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n")
+	fmt.Fprintf(&b, "\n# nodes of topology %q (nstest)\n", t.name)
+	add := func(name string, addrs []netip.Prefix) {
+		for _, v4 := range []bool{true, false} {
+			for _, p := range addrs {
+				if a := p.Addr(); a.Is4() == v4 && !a.IsLinkLocalUnicast() && !a.IsLoopback() {
+					fmt.Fprintf(&b, "%s\t%s\n", a, name)
+				}
 			}
 		}
-		unix.Close(fd)
 	}
+	for _, h := range t.Hosts() {
+		add(h.name, h.Addrs())
+	}
+	for _, br := range t.Bridges() {
+		add(br.name, br.Addrs())
+	}
+	return b.Bytes()
 }

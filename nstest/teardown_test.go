@@ -91,8 +91,8 @@ func buildForever(t *testing.T) {
 	}
 	cmd := h5.Command("sleep", "1000")
 	require.NoError(t, cmd.Start())
-	waitRunning(t, cmd.Process.Pid, h5, "sleep") // report it only once it really runs
-	fmt.Printf("SLEEP %d\nREADY\n", cmd.Process.Pid)
+	pid := waitRunning(t, cmd.Process.Pid, h5, "sleep") // report it only once it really runs
+	fmt.Printf("SLEEP %d\nREADY\n", pid)
 	for i := 11; ; i++ {
 		add(i)
 		if i == 20 {
@@ -101,10 +101,10 @@ func buildForever(t *testing.T) {
 	}
 }
 
-// waitRunning waits until process pid runs the program comm inside host h's
-// namespace: a started command first runs the launcher, then enters the
-// namespace and executes the program.
-func waitRunning(t *testing.T, pid int, h *nstest.Host, comm string) {
+// waitRunning waits until the program started by launcher, the process of a
+// host's command, runs the program comm inside host h's network namespace,
+// and returns its pid.
+func waitRunning(t *testing.T, launcher int, h *nstest.Host, comm string) int {
 	t.Helper()
 	var want unix.Stat_t
 	f, err := h.NSFile()
@@ -113,13 +113,17 @@ func waitRunning(t *testing.T, pid int, h *nstest.Host, comm string) {
 	f.Close()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		var st unix.Stat_t
-		c, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
-		err := unix.Stat(fmt.Sprintf("/proc/%d/ns/net", pid), &st)
-		if err == nil && st.Ino == want.Ino && strings.TrimSpace(string(c)) == comm {
-			return
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", launcher, launcher))
+		for _, f := range strings.Fields(string(b)) {
+			pid, _ := strconv.Atoi(f)
+			var st unix.Stat_t
+			c, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+			err := unix.Stat(fmt.Sprintf("/proc/%d/ns/net", pid), &st)
+			if err == nil && st.Ino == want.Ino && strings.TrimSpace(string(c)) == comm {
+				return pid
+			}
 		}
-		require.True(t, time.Now().Before(deadline), "process %d never ran %s inside %s (comm %q)", pid, comm, h.Name(), c)
+		require.True(t, time.Now().Before(deadline), "the command of process %d never ran %s inside %s", launcher, comm, h.Name())
 		time.Sleep(time.Millisecond)
 	}
 }

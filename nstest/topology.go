@@ -320,7 +320,7 @@ func (t *Topology) close() {
 	if t.art != nil {
 		captures.Go(t.art.closeAll)
 	}
-	killProcesses(hosts)
+	stopProcesses(hosts)
 	for _, h := range hosts {
 		h.closeSockets()
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"runtime"
 	"strings"
 	"testing"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 
 	"github.com/nstest/harness/internal/ns"
 	"github.com/nstest/harness/nstest"
@@ -160,18 +162,28 @@ func TestCommandRunsInHost(t *testing.T) {
 }
 
 func TestCommandKilledAtTeardown(t *testing.T) {
-	var pid int
+	var pidfd int
+	var cmd *exec.Cmd
 	t.Run("inner", func(t *testing.T) {
 		_, ns1, _, _ := seed(t)
-		cmd := ns1.Command("sleep", "1000")
+		cmd = ns1.Command("sleep", "1000")
 		require.NoError(t, cmd.Start())
-		pid = cmd.Process.Pid
-		waitRunning(t, pid, ns1, "sleep")
+		pid := waitRunning(t, cmd.Process.Pid, ns1, "sleep")
+		var err error
+		pidfd, err = unix.PidfdOpen(pid, 0)
+		require.NoError(t, err)
 	})
-	require.NotZero(t, pid)
-	// The topology's cleanup has killed and reaped it: no such process.
-	_, err := os.Stat(fmt.Sprintf("/proc/%d", pid))
-	assert.True(t, os.IsNotExist(err), "process %d still exists after teardown", pid)
+	require.NotNil(t, cmd)
+	defer unix.Close(pidfd)
+	// The topology's cleanup has killed it: its pidfd is readable at once.
+	n, err := unix.Poll([]unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}, 0)
+	require.NoError(t, err)
+	assert.Equal(t, 1, n, "the program still runs after teardown")
+	// Wait tells how it ended.
+	err = cmd.Wait()
+	var ee *exec.ExitError
+	require.ErrorAs(t, err, &ee)
+	assert.Equal(t, "signal: killed", ee.Error())
 }
 
 func TestCommandContextAndPing(t *testing.T) {

@@ -54,7 +54,7 @@ func (t *Topology) endpoint(address string, ap netip.AddrPort) string {
 // dial opens a socket in h's namespace, connected to ap.
 func (h *Host) dialIn(ctx context.Context, network string, ap netip.AddrPort) (net.Conn, error) {
 	var c net.Conn
-	err := h.Do(func() (err error) {
+	err := h.nsDo(func() (err error) {
 		d := net.Dialer{FallbackDelay: -1}
 		c, err = d.DialContext(ctx, network, ap.String())
 		return err

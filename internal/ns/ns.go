@@ -68,7 +68,7 @@ func New() (*NS, error) {
 		return nil, fmt.Errorf("open current network namespace: %w", err)
 	}
 	var n *NS
-	err := run(func() error {
+	err := run(false, func() error {
 		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
 			return fmt.Errorf("unshare(CLONE_NEWNET): %w", err)
 		}
@@ -117,22 +117,65 @@ func (n *NS) Close() error {
 // *Panic carrying the original stack, and runtime.Goexit (t.FailNow) in fn
 // is repeated in the caller.
 func (n *NS) Do(fn func() error) error {
-	return run(func() error {
-		n.mu.RLock()
-		closed := n.closed
-		var err error
-		if !closed {
-			err = unix.Setns(n.fd, unix.CLONE_NEWNET)
-		}
-		n.mu.RUnlock()
-		switch {
-		case closed:
-			return ErrClosed
-		case err != nil:
-			return fmt.Errorf("setns: %w", err)
+	return run(false, func() error {
+		if err := n.enter(); err != nil {
+			return err
 		}
 		return fn()
 	})
+}
+
+// DoWith is Do with more of a host than its network: instead of entering n
+// itself, the thread calls enter, which must move it into n and may make it
+// start its children in another PID namespace, in one setns through a pidfd.
+// The thread goes back to the process's network and PID namespaces before it
+// is reused, or is discarded.
+func (n *NS) DoWith(enter func() error, fn func() error) error {
+	if _, err := originPID(); err != nil {
+		return err
+	}
+	return run(true, func() error {
+		n.mu.RLock()
+		closed := n.closed
+		n.mu.RUnlock()
+		if closed {
+			return ErrClosed
+		}
+		if err := enter(); err != nil {
+			return err
+		}
+		return fn()
+	})
+}
+
+// enter switches the calling thread to n.
+func (n *NS) enter() error {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	if n.closed {
+		return ErrClosed
+	}
+	if err := unix.Setns(n.fd, unix.CLONE_NEWNET); err != nil {
+		return fmt.Errorf("setns: %w", err)
+	}
+	return nil
+}
+
+var originExtra struct {
+	once sync.Once
+	pid  *os.File
+	err  error
+}
+
+// originPID returns the PID namespace of the process's threads, captured
+// the first time it is needed.
+func originPID() (*os.File, error) {
+	originExtra.once.Do(func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		originExtra.pid, originExtra.err = os.Open("/proc/" + strconv.Itoa(os.Getpid()) + "/task/" + strconv.Itoa(unix.Gettid()) + "/ns/pid")
+	})
+	return originExtra.pid, originExtra.err
 }
 
 // errGoexit marks fn having called runtime.Goexit.
@@ -167,9 +210,10 @@ func (p *Panic) Unwrap() error {
 }
 
 // run executes fn on a fresh goroutine locked to its thread and switches the
-// thread back to the origin namespace afterwards. Whatever fn does to the
-// thread's network namespace is undone, or the thread is discarded.
-func run(fn func() error) error {
+// thread back to the origin namespace afterwards, and with extra to the
+// origin PID namespace too. Whatever fn does to the thread's
+// namespaces is undone, or the thread is discarded.
+func run(extra bool, fn func() error) error {
 	origin, err := Origin()
 	if err != nil {
 		return err
@@ -197,7 +241,7 @@ func run(fn func() error) error {
 					res.err = errGoexit
 				}
 			}
-			if unix.Setns(int(origin.Fd()), unix.CLONE_NEWNET) == nil {
+			if restore(origin, extra) == nil {
 				runtime.UnlockOSThread()
 			} // else: exit locked, and the runtime throws the thread away.
 			done <- res
@@ -213,6 +257,17 @@ func run(fn func() error) error {
 		runtime.Goexit()
 	}
 	return res.err
+}
+
+// restore switches the calling thread back to the origin namespaces.
+func restore(origin *os.File, extra bool) error {
+	if extra {
+		pid, _ := originPID()
+		if err := unix.Setns(int(pid.Fd()), unix.CLONE_NEWPID); err != nil {
+			return err
+		}
+	}
+	return unix.Setns(int(origin.Fd()), unix.CLONE_NEWNET)
 }
 
 // Current reports whether the calling thread is in namespace n. It is meant
