@@ -166,12 +166,18 @@ func ReadPcap(r io.Reader) ([]Packet, LinkType, error) {
 	}
 }
 
-// ReadFile reads the pcap file at path with ReadPcap.
+// ReadFile reads the pcap file at path with ReadPcap, or the pcapng file
+// with ReadPcapng; for a pcapng file the link type returned is that of the
+// first packet's interface.
 func ReadFile(path string) ([]Packet, LinkType, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, 0, fmt.Errorf("capture: %w", err)
 	}
 	defer f.Close()
-	return ReadPcap(f)
+	br := bufio.NewReader(f)
+	if magic, _ := br.Peek(4); len(magic) == 4 && binary.LittleEndian.Uint32(magic) == blockSHB {
+		return readPcapng(br)
+	}
+	return ReadPcap(br)
 }
