@@ -2,6 +2,7 @@ package capture
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -157,8 +158,9 @@ func ReadPcap(r io.Reader) ([]Packet, LinkType, error) {
 		if n > 1<<26 {
 			return pkts, linkType, fmt.Errorf("capture: read pcap record %d: length %d too large", len(pkts)+1, n)
 		}
-		p := Packet{Time: time.Unix(sec, frac), Length: int(order.Uint32(rec[12:16])), Data: make([]byte, n)}
-		if _, err := io.ReadFull(br, p.Data); err != nil {
+		p := Packet{Time: time.Unix(sec, frac), Length: int(order.Uint32(rec[12:16]))}
+		var err error
+		if p.Data, err = readN(br, int(n)); err != nil {
 			return pkts, linkType, fmt.Errorf("capture: read pcap record %d: %w", len(pkts)+1, err)
 		}
 		p.decode(linkType)
@@ -180,4 +182,23 @@ func ReadFile(path string) ([]Packet, LinkType, error) {
 		return readPcapng(br)
 	}
 	return ReadPcap(br)
+}
+
+// readN reads n bytes. A large n is not trusted up front: the buffer grows
+// as the bytes arrive, so that a corrupt length in a short file costs no
+// more memory than the file.
+func readN(r io.Reader, n int) ([]byte, error) {
+	if n <= 64<<10 {
+		b := make([]byte, n)
+		_, err := io.ReadFull(r, b)
+		return b, err
+	}
+	var buf bytes.Buffer
+	if m, err := io.CopyN(&buf, r, int64(n)); m < int64(n) {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }

@@ -418,8 +418,8 @@ func readBlockBody(br *bufio.Reader, order binary.ByteOrder, lenField []byte, sk
 	if total%4 != 0 || total < uint32(12+skip) || total > pcapngMaxBlock {
 		return nil, fmt.Errorf("block length %d: must be a multiple of 4 between %d and %d", total, 12+skip, pcapngMaxBlock)
 	}
-	b := make([]byte, total-8-uint32(skip))
-	if _, err := io.ReadFull(br, b); err != nil {
+	b, err := readN(br, int(total)-8-skip)
+	if err != nil {
 		return nil, err
 	}
 	body, trailer := b[:len(b)-4], b[len(b)-4:]

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -329,6 +330,34 @@ func TestReadPcapngForeign(t *testing.T) {
 		_, err := capture.ReadPcapng(bytes.NewReader(c.file))
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: error %v, want one saying %q", c.name, err, c.want)
+		}
+	}
+}
+
+// A corrupt block length must not make the reader allocate what the length
+// claims before the bytes are there: a few bytes of input, a few bytes of
+// memory. (Found by FuzzReadPcapng, which stalled on 64 MiB allocations.)
+func TestReadCorruptLengthAllocatesLittle(t *testing.T) {
+	shb := cat(beBlock(0x0a0d0d0a, binary.BigEndian.AppendUint32(nil, 0x1a2b3c4d), []byte{0, 1, 0, 0}, binary.BigEndian.AppendUint64(nil, ^uint64(0))))
+	pcapng := cat(shb, []byte{0, 0, 0, 1, 0x03, 0xff, 0xff, 0xfc}, make([]byte, 32)) // an IDB claiming 64 MiB - 4
+	pcap := pcapOf(frames[0].frame)
+	binary.LittleEndian.PutUint32(pcap[24+8:], 1<<26) // a record claiming 64 MiB
+	for _, c := range []struct {
+		name string
+		read func() error
+	}{
+		{"pcapng", func() error { _, err := capture.ReadPcapng(bytes.NewReader(pcapng)); return err }},
+		{"pcap", func() error { _, _, err := capture.ReadPcap(bytes.NewReader(pcap)); return err }},
+	} {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		err := c.read()
+		runtime.ReadMemStats(&after)
+		if err == nil {
+			t.Errorf("%s: no error reading a truncated block", c.name)
+		}
+		if n := after.TotalAlloc - before.TotalAlloc; n > 1<<20 {
+			t.Errorf("%s: reading %d bytes allocated %d bytes", c.name, len(pcapng), n)
 		}
 	}
 }
