@@ -85,7 +85,7 @@ func TestArtifactsOfFailingTest(t *testing.T) {
 		"master br1", "peer ns1:eth0", "net.ipv4.ip_forward=0",
 		"10.0.0.2 dev eth0 lladdr", // ns1 resolved ns2
 		"table inet nstest",
-		"ns1-eth0.pcap", "fabric-ns2-eth0.pcap",
+		"ns1-eth0.pcap", "fabric-ns2+eth0.pcap",
 	} {
 		assert.Contains(t, state, want)
 	}
@@ -95,7 +95,7 @@ func TestArtifactsOfFailingTest(t *testing.T) {
 	assert.Regexp(t, `rx \d+ packets`, state)
 
 	echo := capture.And(capture.ICMPEcho(), capture.Src(netip.MustParseAddr("10.0.0.1")), capture.Dst(netip.MustParseAddr("10.0.0.2")))
-	for _, name := range []string{"ns1-eth0.pcap", "fabric-ns1-eth0.pcap", "fabric-ns2-eth0.pcap", "ns2-eth0.pcap"} {
+	for _, name := range []string{"ns1-eth0.pcap", "fabric-ns1+eth0.pcap", "fabric-ns2+eth0.pcap", "ns2-eth0.pcap"} {
 		pkts, _, err := capture.ReadFile(filepath.Join(out, name))
 		require.NoError(t, err, name)
 		n := 0
@@ -171,7 +171,7 @@ func TestWriteStateShowsBridgeVLANs(t *testing.T) {
 	topo.Connect(topo.AddHost("ns1"), br, "10.0.0.1/24")
 	var b strings.Builder
 	require.NoError(t, topo.WriteState(&b))
-	assert.Contains(t, b.String(), "bridge vlans:\n    br1: 1 PVID untagged\n    ns1-eth0: 1 PVID untagged")
+	assert.Contains(t, b.String(), "bridge vlans:\n    br1: 1 PVID untagged\n    ns1+eth0: 1 PVID untagged")
 }
 
 // BenchmarkSeedWithArtifacts builds the seed topology and pings once, with

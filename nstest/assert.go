@@ -24,7 +24,9 @@ type checkConfig struct {
 
 // Within sets how long a check may take: how long a reachability check keeps
 // trying before it gives up (default 2s), and how long an unreachability
-// check watches for an answer (default 1s; Window sets only this one).
+// check watches for an answer (default 1s; Window sets only this one). The
+// duration must be positive: with zero or less a check would send nothing,
+// or watch for nothing, so the assertion fails saying so.
 func Within(d time.Duration) CheckOption {
 	return func(c *checkConfig) {
 		c.within, c.withinSet = d, true
@@ -34,7 +36,8 @@ func Within(d time.Duration) CheckOption {
 
 // Window sets only how long an unreachability check watches for an answer
 // (default 1s), leaving the time a reachability check may take as it is:
-// useful for AssertMatrix, which checks both kinds at once.
+// useful for AssertMatrix, which checks both kinds at once. Like Within, it
+// must be positive.
 func Window(d time.Duration) CheckOption {
 	return func(c *checkConfig) { c.window, c.windowSet = d, true }
 }
@@ -60,6 +63,17 @@ func checkOpts(opts []CheckOption) checkConfig {
 		o(&c)
 	}
 	return c
+}
+
+// err reports a Within or Window under which a check would check nothing.
+func (c checkConfig) err() error {
+	switch {
+	case c.withinSet && c.within <= 0:
+		return fmt.Errorf("Within(%v): a check needs a positive duration, with none it would check nothing", c.within)
+	case c.windowSet && c.window <= 0:
+		return fmt.Errorf("Window(%v): a check needs a positive duration, with none it would check nothing", c.window)
+	}
+	return nil
 }
 
 // resolveFor returns the address that to names for a check from the host
@@ -216,6 +230,10 @@ func checkOne(tb testing.TB, from *Host, to string, reach bool, opts []CheckOpti
 	want, d := "reachable", c.within
 	if !reach {
 		want, d = "unreachable", c.window
+	}
+	if err := c.err(); err != nil {
+		tb.Errorf("nstest: %s -> %s: want %s, but %v", from.name, to, want, err)
+		return false
 	}
 	t := from.topo
 	dst, err := t.resolveFor(from, to, c.family)

@@ -270,3 +270,45 @@ func TestAssertUDP(t *testing.T) {
 	msg, _ = failures(t, func(tb testing.TB) { nstest.AssertUDPReachable(tb, ns1, "ns2:5353", short) })
 	matches(t, `nstest: ns1 -> udp ns2:5353 \(10\.0\.0\.2:5353\): want an answer, got no answer to \d+ datagrams in 300ms \(timed out: dropped on the way, or nothing there sends an answer; see ServeUDPEcho\)`, msg)
 }
+
+// AssertConnectivity with a nil host, or with fewer than two hosts, would
+// check nothing: it fails saying so.
+func TestAssertConnectivityNeedsHosts(t *testing.T) {
+	t.Parallel()
+	_, ns1, ns2, _ := three(t)
+	msg, _ := failures(t, func(tb testing.TB) { assert.False(t, nstest.AssertConnectivity(tb, ns1, nil, ns2)) })
+	assert.Equal(t, "nstest: connectivity: host 2 of 3 is nil", msg)
+	msg, _ = failures(t, func(tb testing.TB) { assert.False(t, nstest.AssertConnectivity(tb, nil)) })
+	assert.Equal(t, "nstest: connectivity: host 1 of 1 is nil", msg)
+	msg, _ = failures(t, func(tb testing.TB) { assert.False(t, nstest.AssertConnectivity(tb, ns1)) })
+	assert.Equal(t, "nstest: connectivity of 1 hosts checks nothing: give at least two", msg)
+}
+
+// A zero or negative Within or Window would make a check send or watch for
+// nothing: every assertion fails saying so, even where the network would
+// have satisfied it.
+func TestZeroDurationIsAnError(t *testing.T) {
+	t.Parallel()
+	_, ns1, _, _ := three(t)
+	for name, check := range map[string]func(tb testing.TB) bool{
+		"AssertUnreachable Within(0)": func(tb testing.TB) bool {
+			return nstest.AssertUnreachable(tb, ns1, "10.0.0.99", nstest.Within(0))
+		},
+		"AssertUnreachable Window(-1s)": func(tb testing.TB) bool {
+			return nstest.AssertUnreachable(tb, ns1, "10.0.0.99", nstest.Window(-time.Second))
+		},
+		"AssertReachable Within(0)": func(tb testing.TB) bool { return nstest.AssertReachable(tb, ns1, "ns2", nstest.Within(0)) },
+		"AssertTCPUnreachable Within(0)": func(tb testing.TB) bool {
+			return nstest.AssertTCPUnreachable(tb, ns1, "ns2:9", nstest.Within(0))
+		},
+		"AssertUDPUnreachable Within(0)": func(tb testing.TB) bool {
+			return nstest.AssertUDPUnreachable(tb, ns1, "ns2:9", nstest.Within(0))
+		},
+		"AssertMatrix Within(0)": func(tb testing.TB) bool {
+			return nstest.AssertMatrix(tb, nstest.NotReach(ns1, "10.0.0.99"), nstest.Within(0))
+		},
+	} {
+		msg, _ := failures(t, func(tb testing.TB) { assert.False(t, check(tb), name) })
+		assert.Regexp(t, `(Within\(0s\)|Window\(-1s\)): a check needs a positive duration`, msg, name)
+	}
+}

@@ -7,21 +7,25 @@ import (
 	"sync"
 
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
 
 	"github.com/nstest/harness/internal/fastnl"
 )
 
 // Bridge is a Linux bridge, or an Open vSwitch bridge (see OVS), in the
-// topology's fabric namespace.
+// topology's fabric namespace, or a Linux bridge inside a host
+// (Host.AddBridge).
 type Bridge struct {
 	topo  *Topology
 	name  string
 	index int
+	host  *Host // the namespace it is in: the fabric, or a host
 
 	mu    sync.Mutex
 	addrs []netip.Prefix
 	hasLL bool // IPv6 link-local generation turned on (see addVeth)
+	stp   stpState
 
 	ovs *ovsSwitch // the daemons of an Open vSwitch bridge; nil for a Linux bridge
 }
@@ -29,6 +33,7 @@ type Bridge struct {
 type bridgeConfig struct {
 	vlanFiltering bool
 	ovs           bool
+	set           bridgeSettings // AgeingTime, STP, ...
 }
 
 // A BridgeOption configures a bridge.
@@ -77,6 +82,9 @@ func (t *Topology) addBridge(name string, opts []BridgeOption) (*Bridge, error) 
 		delete(t.nodes, name)
 		return nil, fmt.Errorf("nstest: bridge %q: %w", name, err)
 	}
+	if b.host == nil {
+		b.host = b.ovs.fab
+	}
 	t.nodes[name] = b
 	t.bridges = append(t.bridges, b)
 	return b, nil
@@ -87,17 +95,43 @@ func (t *Topology) makeBridge(name string, bc bridgeConfig) (*Bridge, error) {
 		if bc.vlanFiltering {
 			return nil, errors.New("VLANFiltering applies to Linux bridges, not to OVS bridges")
 		}
+		if err := bc.set.onlyLinux(); err != nil {
+			return nil, err
+		}
 		return t.makeOVSBridge(name)
 	}
 	fab, err := t.getFabric()
 	if err != nil {
 		return nil, err
 	}
-	br := &Bridge{topo: t, name: name}
+	return makeLinuxBridge(fab, name, bc)
+}
+
+// makeLinuxBridge makes a Linux bridge, up, in h's namespace.
+func makeLinuxBridge(h *Host, name string, bc bridgeConfig) (*Bridge, error) {
+	if err := bc.set.check(); err != nil {
+		return nil, err
+	}
+	br := &Bridge{topo: h.topo, name: name, host: h}
+	br.stp.apply(bc.set)
 	for try := 0; ; try++ {
-		br.index = fab.allocIndex()
-		err := fab.use(func() error {
-			return fab.fnl.Do(fastnl.AddBridge(fastnl.Bridge{Name: name, Index: br.index, Up: true, VLANFiltering: bc.vlanFiltering}))
+		br.index = h.allocIndex()
+		// In a host's namespace, unlike the fabric (see newHost), a new
+		// bridge would make an IPv6 link-local address, and its router
+		// solicitations, DAD probes and MLD reports would flood every port:
+		// none until it gets an IPv6 address (AddAddr). The kernel refuses
+		// the mode in the creation message, so the bridge comes up after.
+		inHost := h.kind != "fabric"
+		fb := fastnl.Bridge{Name: name, Index: br.index, Up: !inHost, VLANFiltering: bc.vlanFiltering, Data: bc.set.attrs()}
+		err := h.use(func() error {
+			if err := h.fnl.Do(fastnl.AddBridge(fb)); err != nil || !inHost {
+				return err
+			}
+			if err := h.fnl.Do(fastnl.SetAddrGenMode(br.index, nl.IN6_ADDR_GEN_MODE_NONE), fastnl.SetUp(br.index)); err != nil {
+				h.fnl.Do(fastnl.DelLink(br.index)) // nothing half-built
+				return fmt.Errorf("set bridge up: %w", err)
+			}
+			return nil
 		})
 		if errors.Is(err, unix.EBUSY) && try < maxIndexTries {
 			continue // the index was taken
@@ -115,10 +149,28 @@ func (t *Topology) makeBridge(name string, bc bridgeConfig) (*Bridge, error) {
 // Name returns the bridge's name.
 func (b *Bridge) Name() string { return b.name }
 
-// String returns the bridge's name.
-func (b *Bridge) String() string { return b.name }
+// String returns the bridge's name, or "host:name" for a bridge inside a
+// host.
+func (b *Bridge) String() string {
+	if b.host != nil && b.host.kind != "fabric" {
+		return b.host.name + ":" + b.name
+	}
+	return b.name
+}
 
-// Index returns the bridge's interface index in the fabric namespace.
+// Host returns the namespace the bridge is in: the fabric (Topology.Fabric),
+// or the host that made it with Host.AddBridge.
+func (b *Bridge) Host() *Host { return b.host }
+
+// where returns the namespace the bridge is in.
+func (b *Bridge) where() (*Host, error) {
+	if b.host != nil {
+		return b.host, nil
+	}
+	return b.topo.getFabric()
+}
+
+// Index returns the bridge's interface index in its namespace.
 func (b *Bridge) Index() int { return b.index }
 
 // AddAddr gives the bridge itself an address (a CIDR), so that the fabric
@@ -136,10 +188,10 @@ func (b *Bridge) AddAddr(cidr string) error {
 }
 
 func (b *Bridge) addAddr(p netip.Prefix) error {
-	if err := b.topo.claimAddr(p, "bridge "+b.name); err != nil {
+	if err := b.topo.claimAddr(p, "bridge "+b.String()); err != nil {
 		return err
 	}
-	fab, err := b.topo.getFabric()
+	fab, err := b.where()
 	if err != nil {
 		b.topo.releaseAddr(p)
 		return err

@@ -1,6 +1,7 @@
 package nstest_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -132,10 +133,11 @@ func failConnect(t *testing.T, links func(*nstest.Host) string, bad string) {
 		topo.Connect(b, br, "10.0.0.9/24", bad)
 	})
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), `connect "b" to bridge "br1"`)
 	assert.Contains(t, err.Error(), bad)
 	if strings.HasPrefix(bad, "ff02") {
-		assert.Contains(t, err.Error(), "add address "+bad, "the kernel's refusal")
+		assert.Contains(t, err.Error(), `nstest: host "b": add address "`+bad+`" to eth0: `, "the kernel's refusal")
+	} else {
+		assert.Contains(t, err.Error(), `connect "b" to bridge "br1"`)
 	}
 	assert.Equal(t, before, after, "fabric links")
 	assert.Equal(t, "lo", bLinks, "links of b")
@@ -176,4 +178,194 @@ func TestVethEndsHaveDistinctIndexes(t *testing.T) {
 	br := topo.AddBridge("br1")
 	h := topo.Connect(topo.AddHost("c"), br, "10.0.1.1/24")
 	assert.NotEqual(t, h.Index(), h.Peer().Index())
+}
+
+// v4Addrs returns n distinct addresses of 10.1.0.0/16, as CIDRs.
+func v4Addrs(n int) []string {
+	out := make([]string, n)
+	for k := range out {
+		out[k] = fmt.Sprintf("10.1.%d.%d/16", k/250, k%250+1)
+	}
+	return out
+}
+
+// kernelAddrs returns the global addresses of the interface called name in
+// h, as the kernel lists them.
+func kernelAddrs(t *testing.T, h *nstest.Host, name string) []string {
+	t.Helper()
+	var out []string
+	require.NoError(t, h.Do(func() error {
+		l, err := netlink.LinkByName(name)
+		if err != nil {
+			return err
+		}
+		as, err := netlink.AddrList(l, netlink.FAMILY_ALL)
+		for _, a := range as {
+			if a.IP.IsGlobalUnicast() {
+				out = append(out, a.IPNet.String())
+			}
+		}
+		return err
+	}))
+	return out
+}
+
+// Connect with more addresses than one netlink exchange can acknowledge (the
+// kernel queues every answer of a send before the first read, and drops
+// those that overflow the socket's buffer) makes every one of them.
+func TestConnectManyAddresses(t *testing.T) {
+	t.Parallel()
+	topo := nstest.New(t)
+	h := topo.AddHost("h")
+	want := append(v4Addrs(400), "fd00::1/64")
+	i := topo.Connect(h, topo.AddBridge("br1"), want...)
+	assert.ElementsMatch(t, want, kernelAddrs(t, h, "eth0"))
+	assert.Len(t, i.Addrs(), len(want))
+	g := topo.AddHost("g")
+	topo.Connect(g, topo.Bridge("br1"), "10.1.200.1/16")
+	nstest.AssertReachable(t, g, "10.1.1.100")
+}
+
+// buildFails runs build in a topology of its own, which must fail the run;
+// check inspects the topology after the failure, before its teardown. It
+// returns the failure.
+func buildFails(t *testing.T, build func(topo *nstest.Topology), check func(topo *nstest.Topology)) string {
+	t.Helper()
+	err := nstest.Run(t.Name(), nil, func(tb testing.TB) {
+		topo := nstest.New(tb)
+		tb.Cleanup(func() { check(topo) }) // before the teardown
+		build(topo)
+	})
+	require.Error(t, err, "the build did not fail")
+	return err.Error()
+}
+
+// portsOf returns the ports of the bridge called name, or the error.
+func portsOf(topo *nstest.Topology, name string) string {
+	ps, err := topo.Bridge(name).Ports()
+	if err != nil {
+		return err.Error()
+	}
+	return strings.Join(ps, " ")
+}
+
+// A build whose Nth request fails, past the first batch, reports that
+// request's object and leaves nothing behind: no link, no claimed address.
+func TestConnectFailingLateStepLeavesNothing(t *testing.T) {
+	t.Parallel()
+	addrs := v4Addrs(400)
+	addrs[300] = "ff02::5/64" // multicast: the kernel refuses it
+	var portsBefore string
+	var gi *nstest.Interface
+	msg := buildFails(t, func(topo *nstest.Topology) {
+		br := topo.AddBridge("br1")
+		gi = topo.Connect(topo.AddHost("g"), br, "10.2.0.1/24")
+		portsBefore = portsOf(topo, "br1")
+		topo.Connect(topo.AddHost("h"), br, addrs...)
+	}, func(topo *nstest.Topology) {
+		h := topo.Host("h")
+		assert.Equal(t, []string{"lo"}, links(t, h))
+		assert.Equal(t, portsBefore, portsOf(topo, "br1"))
+		assert.Empty(t, h.Interfaces())
+		// The addresses were released: another interface can have them.
+		assert.NoError(t, gi.AddAddr(addrs[0]))
+		assert.NoError(t, gi.AddAddr(addrs[299]))
+	})
+	assert.Contains(t, msg, `nstest: host "h": add address "ff02::5/64" to eth0: cannot assign requested address`)
+	assert.NotContains(t, msg, "buffer space")
+}
+
+// When the kernel's answers are lost (here a receive buffer too small for
+// the batch), the build blames the first request whose outcome is unknown,
+// not the first of the batch, and deletes the pair by its index.
+func TestConnectLostAcknowledgementsLeaveNothing(t *testing.T) {
+	t.Parallel()
+	var gi *nstest.Interface
+	msg := buildFails(t, func(topo *nstest.Topology) {
+		gi = topo.Connect(topo.AddHost("g"), topo.AddBridge("br1"), "10.2.0.1/24")
+		h := topo.AddHost("h")
+		if err := nstest.SetBuildBuffer(h, 1, 1000); err != nil { // the kernel's minimum
+			panic(err)
+		}
+		topo.Connect(h, topo.Bridge("br1"), v4Addrs(100)...)
+	}, func(topo *nstest.Topology) {
+		h := topo.Host("h")
+		assert.Equal(t, []string{"lo"}, links(t, h))
+		assert.Equal(t, gi.Peer().Name(), portsOf(topo, "br1"))
+		assert.Empty(t, h.Interfaces())
+		assert.NoError(t, gi.AddAddr("10.1.0.50/16"), "the address was not released")
+	})
+	assert.Regexp(t, `nstest: host "h": add address "10\.1\.0\.\d+/16" to eth0: outcome unknown, no acknowledgement: netlink receive: no buffer space available`, msg)
+}
+
+// An MTU below IPv6's minimum would make the kernel drop an interface's IPv6
+// addresses while the topology still lists them: SetMTU and Link refuse it,
+// naming the interface, the value and the minimum. IPv4-only ends accept it.
+func TestMTUBelowIPv6Minimum(t *testing.T) {
+	t.Parallel()
+	topo := nstest.New(t)
+	a, b := topo.AddHost("a"), topo.AddHost("b")
+	ai, _ := topo.Link(a, b, "fd00::1/64", "fd00::2/64")
+	err := ai.SetMTU(1000)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `nstest: interface a:eth0: MTU 1000: below 1280, the minimum for IPv6`)
+	assert.Contains(t, err.Error(), "fd00::1/64")
+	mtu, err := ai.MTU()
+	require.NoError(t, err)
+	assert.Equal(t, 1500, mtu)
+	assert.Equal(t, []string{"fd00::1/64"}, kernelAddrs(t, a, "eth0"))
+	nstest.AssertReachable(t, a, "fd00::2")
+
+	c, d := topo.AddHost("c"), topo.AddHost("d")
+	ci, _ := topo.Link(c, d, "10.0.0.1/24", "10.0.0.2/24")
+	require.NoError(t, ci.SetMTU(1000), "IPv4 only")
+
+	msg := buildFails(t, func(topo *nstest.Topology) {
+		topo.Link(topo.AddHost("e"), topo.AddHost("f"), "10.0.1.1/24", "fd00::2/64", nstest.MTU(1000))
+	}, func(topo *nstest.Topology) {
+		assert.Equal(t, []string{"lo"}, links(t, topo.Host("e")))
+	})
+	assert.Contains(t, msg, `nstest: link "e" to "f": MTU 1000: below 1280, the minimum for IPv6`)
+}
+
+// Names in the fabric are made so that they cannot clash with a bridge's,
+// whatever the nodes are called: "host+ethN" ('+' is not allowed in node
+// names), or one made from the interface's index where that is too long.
+func TestFabricNamesNeverClash(t *testing.T) {
+	t.Parallel()
+	topo := nstest.New(t)
+	trap := topo.AddBridge("a-eth0") // what a port of host "a" used to be called
+	veth := topo.AddBridge("veth1")  // what the first long-named port used to be called
+	br := topo.AddBridge("br1")
+	a := topo.AddHost("a")
+	long := topo.AddHost("a-host-with-a-long-name")
+	ai := topo.Connect(a, br, "10.0.0.1/24")
+	li := topo.Connect(long, br, "10.0.0.2/24")
+	topo.Connect(topo.AddHost("c"), trap, "10.0.1.1/24")
+	topo.Connect(topo.AddHost("d"), veth, "10.0.2.1/24")
+	assert.Equal(t, "a+eth0", ai.Peer().Name())
+	assert.Regexp(t, `^a-host-wit\+\d{4}$`, li.Peer().Name())
+	nstest.AssertReachable(t, a, "a-host-with-a-long-name")
+	ports, err := br.Ports()
+	require.NoError(t, err)
+	assert.ElementsMatch(t, []string{ai.Peer().Name(), li.Peer().Name()}, ports)
+}
+
+// A second cable between the same two bridges would make a loop, which
+// bridges without spanning tree turn into a broadcast storm: ConnectBridges
+// refuses it with a clear error and changes nothing.
+func TestSecondCableBetweenBridgesIsRefused(t *testing.T) {
+	t.Parallel()
+	var before string
+	msg := buildFails(t, func(topo *nstest.Topology) {
+		br1, br2 := topo.AddBridge("br1"), topo.AddBridge("br2")
+		p, q := topo.ConnectBridges(br1, br2)
+		assert.Equal(t, "br1+br2", p.Name())
+		assert.Equal(t, "br2+br1", q.Name())
+		before = portsOf(topo, "br1") + " / " + portsOf(topo, "br2")
+		topo.ConnectBridges(br2, br1)
+	}, func(topo *nstest.Topology) {
+		assert.Equal(t, before, portsOf(topo, "br1")+" / "+portsOf(topo, "br2"))
+	})
+	assert.Contains(t, msg, `nstest: connect bridges "br2" and "br1": they are already joined (by br1+br2 and br2+br1); a second cable would make a loop`)
 }

@@ -22,7 +22,7 @@ func TestCaptureSeesPingOnHostAndBridgePort(t *testing.T) {
 	onPort, err := ns2.Interface("eth0").Peer().Capture() // ns2's port of br1, in the fabric
 	require.NoError(t, err)
 	assert.Equal(t, "eth0", onHost.Interface())
-	assert.Equal(t, "ns2-eth0", onPort.Interface())
+	assert.Equal(t, "ns2+eth0", onPort.Interface())
 
 	st, err := ns1.Ping(context.Background(), "ns2")
 	require.NoError(t, err)

@@ -23,6 +23,8 @@
 // and IPv6 between its interfaces. A bridge (AddBridge) is a Linux bridge,
 // a switch; every bridge of a topology lives in one extra namespace, the
 // fabric (Topology.Fabric), which plays "the host machine" of a tutorial.
+// A host can also hold bridges of its own (Host.AddBridge): a host that is a
+// switch.
 // Connect plugs a host into a bridge with a veth pair (the host's end is
 // eth0, eth1, ...); Link joins two hosts directly; ConnectBridges cables two
 // bridges. AddOverlay adds VXLAN sites, namespaces standing for separate
@@ -32,8 +34,8 @@
 //
 // # Builders fail the test; methods return errors
 //
-// Builders take no error return: New, AddHost, AddRouter, AddBridge,
-// Connect, Link, ConnectBridges, Fabric, AddOverlay, AddSite and
+// Builders take no error return: New, AddHost, AddRouter, AddBridge (of the
+// topology and of a host), Connect, Link, ConnectBridges, Fabric, AddOverlay, AddSite and
 // Site.Connect stop the test (tb.Fatalf) on bad input or a failure, with a
 // message naming the object and the value, and leave nothing half-built. A
 // builder asking for a feature the kernel lacks skips the test instead,

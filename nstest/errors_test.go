@@ -90,6 +90,11 @@ func TestBadInput(t *testing.T) {
 			topo.AddHost("no/slash")
 		}, nil, `host "no/slash": invalid name`)
 	})
+	t.Run("host named like an address", func(t *testing.T) {
+		badInput(t, func(tb testing.TB, topo *nstest.Topology) {
+			topo.AddHost("10.0.0.9")
+		}, nil, `host "10.0.0.9": invalid name: want a letter, then letters, digits`)
+	})
 	t.Run("address conflict", func(t *testing.T) {
 		badInput(t, func(tb testing.TB, topo *nstest.Topology) {
 			br := topo.AddBridge("br1")
@@ -99,7 +104,7 @@ func TestBadInput(t *testing.T) {
 			assert.Equal(t, []string{"lo"}, links(t, topo.Host("h2")), "the conflicting veth was left in h2")
 			ports, err := topo.Bridge("br1").Ports()
 			require.NoError(t, err)
-			assert.Equal(t, []string{"h1-eth0"}, ports)
+			assert.Equal(t, []string{"h1+eth0"}, ports)
 		}, `address "10.0.0.1/24": conflict: h1:eth0 already has 10.0.0.1`)
 	})
 	t.Run("unknown host in an assertion", func(t *testing.T) {
@@ -121,4 +126,39 @@ func TestBadInput(t *testing.T) {
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), "MTU 20: out of range")
 	})
+}
+
+// A sysctl the host cannot have fails AddHost, naming the host and the key,
+// and leaves no host behind.
+func TestBadSysctl(t *testing.T) {
+	nstest.New(t)
+	for _, c := range []struct{ key, want string }{
+		{"net.ipv4.no_such_knob", `host "h1": sysctl "net.ipv4.no_such_knob": no such network sysctl`},
+		{"kernel.hostname", `host "h1": sysctl "kernel.hostname": only network sysctls (net.*)`},
+		{"net.ipv4.ip_forward", `host "h1": sysctl net.ipv4.ip_forward="yes": the kernel refuses the value`},
+	} {
+		t.Run(c.key, func(t *testing.T) {
+			value := "1"
+			if c.key == "net.ipv4.ip_forward" {
+				value = "yes"
+			}
+			badInput(t, func(tb testing.TB, topo *nstest.Topology) {
+				topo.AddHost("h1", nstest.Sysctl(c.key, value))
+			}, func(topo *nstest.Topology) {
+				assert.Nil(t, topo.Host("h1"))
+				assert.Empty(t, topo.Hosts())
+			}, c.want)
+		})
+	}
+}
+
+// A nil function given to InNS or Do says which host and method, instead of
+// a nil dereference deep in the namespace plumbing.
+func TestNilFunctions(t *testing.T) {
+	t.Parallel()
+	h := nstest.New(t).AddHost("h1")
+	assert.PanicsWithValue(t, `nstest: host "h1": InNS: fn is nil`, func() { h.InNS(nil) })
+	err := h.Do(nil)
+	require.Error(t, err)
+	assert.Equal(t, `nstest: host "h1": Do: fn is nil`, err.Error())
 }

@@ -36,8 +36,9 @@ func (f GraphFormat) String() string {
 // what it built (so the library, the nstest command and the failure
 // artifacts draw the same picture): one node per host, router, bridge and
 // VXLAN site, shaped and coloured by kind; one edge per veth pair, labelled
-// with the interfaces' names and addresses; dotted blue edges between the
-// sites of a VXLAN overlay; an impaired link in orange with its impairment;
+// with the interfaces' names and addresses; a bridge inside a host
+// (Host.AddBridge) as a bridge called "host:name" tied to its host by a
+// dotted grey edge; dotted blue edges between the sites of a VXLAN overlay; an impaired link in orange with its impairment;
 // a link that is administratively down (as the kernel reports it) dashed and
 // grey; and, in red, an arrow for every pair a connectivity assertion
 // (AssertReachable, AssertTCPReachable, AssertConnectivity, AssertMatrix,
@@ -175,6 +176,7 @@ const (
 	edgeLink   = iota // a veth pair
 	edgeVXLAN         // between the sites of an overlay
 	edgeFailed        // a check not as expected, from one node to another
+	edgeInside        // from a host to a bridge inside it
 )
 
 type graphNode struct {
@@ -220,22 +222,34 @@ func (t *Topology) graph(live bool) *graph {
 	failed := append([]failedCheck(nil), t.drawn.failed...)
 	t.mu.Unlock()
 
-	byIndex := map[int]*graphNode{} // the fabric's bridges
+	type brKey struct {
+		h     *Host
+		index int
+	}
+	byIndex := map[brKey]*graphNode{} // the bridges, in their namespaces
 	for _, b := range bridges {
 		n := g.node("node "+b.name, bridgeKind(b), b.name)
 		n.lines = append(n.lines, prefixStrings(b.Addrs())...)
-		byIndex[b.index] = n
+		byIndex[brKey{b.host, b.index}] = n
 	}
 	for _, h := range hosts {
-		g.node("node "+h.name, hostKind(h), h.name)
+		hn := g.node("node "+h.name, hostKind(h), h.name)
+		// A bridge inside a host (a host that is a switch) is drawn as a
+		// bridge called "host:name", tied to its host by a dotted line.
+		for _, b := range h.Bridges() {
+			n := g.node("bridge "+b.String(), bridgeKind(b), b.String())
+			n.lines = append(n.lines, prefixStrings(b.Addrs())...)
+			byIndex[brKey{h, b.index}] = n
+			g.edges = append(g.edges, graphEdge{a: hn.id, b: n.id, style: edgeInside, lines: []string{"bridge in " + h.name}})
+		}
 	}
 	// end returns the node an interface belongs to in the picture: the
 	// bridge it is a port of, or its host.
 	end := func(i *Interface, master int) *graphNode {
 		h := i.host
 		switch {
-		case master != 0 && h.kind == "fabric" && byIndex[master] != nil:
-			return byIndex[master]
+		case master != 0 && byIndex[brKey{h, master}] != nil:
+			return byIndex[brKey{h, master}]
 		case h == fabric:
 			return g.node("fabric", drawFabric, "fabric")
 		}
@@ -418,6 +432,8 @@ func (g *graph) mermaid() string {
 			link = "-.-"
 		case edgeFailed:
 			link = "-->"
+		case edgeInside:
+			link = "-.-"
 		}
 		fmt.Fprintf(&b, "    %s %s|\"%s\"| %s\n", e.a, link, mermaidText(e.lines), e.b)
 		switch {
@@ -425,6 +441,8 @@ func (g *graph) mermaid() string {
 			styles = append(styles, fmt.Sprintf("    linkStyle %d stroke:%s,stroke-width:2px,color:%s", k, colourFailed, colourFailed))
 		case e.style == edgeVXLAN:
 			styles = append(styles, fmt.Sprintf("    linkStyle %d stroke:%s,color:%s", k, colourVXLAN, colourVXLAN))
+		case e.style == edgeInside:
+			styles = append(styles, fmt.Sprintf("    linkStyle %d stroke:%s,color:%s", k, colourDown, colourDown))
 		case e.down:
 			styles = append(styles, fmt.Sprintf("    linkStyle %d stroke:%s,stroke-dasharray:6 4,color:%s", k, colourDown, colourDown))
 		case e.impaired:
@@ -471,6 +489,8 @@ func (g *graph) dot() string {
 			attrs += fmt.Sprintf(`, dir=forward, constraint=false, penwidth=2, color="%s", fontcolor="%s"`, colourFailed, colourFailed)
 		case e.style == edgeVXLAN:
 			attrs += fmt.Sprintf(`, style=dotted, color="%s", fontcolor="%s"`, colourVXLAN, colourVXLAN)
+		case e.style == edgeInside:
+			attrs += fmt.Sprintf(`, style=dotted, color="%s", fontcolor="%s"`, colourDown, colourDown)
 		case e.down:
 			attrs += fmt.Sprintf(`, style=dashed, color="%s", fontcolor="%s"`, colourDown, colourDown)
 		case e.impaired:

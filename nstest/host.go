@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/netip"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -43,8 +45,10 @@ type Host struct {
 
 	mu      sync.Mutex
 	ifaces  []*Interface
+	bridges []*Bridge // made inside the host (Host.AddBridge)
 	nextIf  int
 	closers []io.Closer
+	pruned  int         // len(closers) after the last pruning (see track)
 	started atomic.Bool // Command was used: look for processes at teardown
 }
 
@@ -58,21 +62,17 @@ type HostOption func(*hostConfig)
 // Forwarding makes the host forward IPv4 and IPv6 packets between its
 // interfaces, as AddRouter does.
 func Forwarding() HostOption {
-	return Sysctl("net.ipv4.ip_forward", "1", "net.ipv6.conf.all.forwarding", "1")
+	return func(c *hostConfig) {
+		c.sysctls = append(c.sysctls, [2]string{"net.ipv4.ip_forward", "1"}, [2]string{"net.ipv6.conf.all.forwarding", "1"})
+	}
 }
 
-// Sysctl sets sysctls in the host's namespace when it is made, in key, value
-// pairs: Sysctl("net.ipv4.conf.all.rp_filter", "1"). Only the namespace's own
-// network sysctls (net.*) can be set.
-func Sysctl(kv ...string) HostOption {
-	return func(c *hostConfig) {
-		for i := 0; i+1 < len(kv); i += 2 {
-			c.sysctls = append(c.sysctls, [2]string{kv[i], kv[i+1]})
-		}
-		if len(kv)%2 == 1 {
-			c.sysctls = append(c.sysctls, [2]string{kv[len(kv)-1], ""})
-		}
-	}
+// Sysctl sets a sysctl in the host's namespace when it is made:
+// Sysctl("net.ipv4.conf.all.rp_filter", "1"); give the option once per
+// sysctl. Only the namespace's own network sysctls (net.*) can be set; a
+// key that is not one, or that the kernel does not have, fails the build.
+func Sysctl(key, value string) HostOption {
+	return func(c *hostConfig) { c.sysctls = append(c.sysctls, [2]string{key, value}) }
 }
 
 func newHost(t *Topology, name, kind string, hc hostConfig) (*Host, error) {
@@ -134,7 +134,13 @@ func writeSysctl(key, value string) error {
 		return fmt.Errorf("sysctl %q: only network sysctls (net.*) of the host's namespace can be set", key)
 	}
 	path := filepath.Join("/proc/sys", strings.ReplaceAll(key, ".", "/"))
-	if err := os.WriteFile(path, []byte(value), 0); err != nil {
+	err := os.WriteFile(path, []byte(value), 0)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("sysctl %q: no such network sysctl in the host's namespace (check the spelling, and that the kernel has the feature): %w", key, err)
+	case errors.Is(err, unix.EINVAL):
+		return fmt.Errorf("sysctl %s=%q: the kernel refuses the value: %w", key, value, err)
+	case err != nil:
 		return fmt.Errorf("sysctl %s=%q: %w", key, value, err)
 	}
 	return nil
@@ -231,10 +237,13 @@ func (h *Host) Topology() *Topology { return h.topo }
 // error whose text holds the original value and the stack where fn
 // panicked (its Value method returns the value), so the trace names the
 // line that panicked; t.FailNow (runtime.Goexit) in fn ends the caller's
-// goroutine too. After
-// teardown InNS panics with an error that names the host and wraps
-// ErrClosed, without running fn.
+// goroutine too. A nil fn panics, naming the host. After teardown InNS
+// panics with an error that names the host and wraps ErrClosed, without
+// running fn.
 func (h *Host) InNS(fn func()) {
+	if fn == nil {
+		panic(fmt.Sprintf("nstest: host %q: InNS: fn is nil", h.name))
+	}
 	h.topo.ready()
 	if err, entered := h.enter(func() error { fn(); return nil }); !entered {
 		panic(fmt.Errorf("nstest: host %q: InNS: %w", h.name, err))
@@ -243,9 +252,12 @@ func (h *Host) InNS(fn func()) {
 
 // Do is InNS for a function that returns an error: it runs fn inside the
 // host's network namespace and returns what fn returns. The caveats of InNS
-// apply. After teardown Do returns an error wrapping ErrClosed without
-// running fn.
+// apply. A nil fn is an error. After teardown Do returns an error wrapping
+// ErrClosed without running fn.
 func (h *Host) Do(fn func() error) error {
+	if fn == nil {
+		return fmt.Errorf("nstest: host %q: Do: fn is nil", h.name)
+	}
 	h.topo.ready()
 	err, entered := h.enter(fn)
 	if !entered {
@@ -312,11 +324,35 @@ func (h *Host) CommandContext(ctx context.Context, name string, arg ...string) *
 	return nsexec.CommandContext(ctx, h.ns.Fd(), name, arg...)
 }
 
-// track keeps c to close it at teardown.
+// track keeps c to close it at teardown. What the user closed meanwhile is
+// forgotten: the list is pruned whenever it has doubled since the last
+// pruning, so a dial loop's memory stays flat at a cost of O(1) per call.
 func (h *Host) track(c io.Closer) {
 	h.mu.Lock()
+	defer h.mu.Unlock()
 	h.closers = append(h.closers, c)
-	h.mu.Unlock()
+	if len(h.closers) < 2*h.pruned+16 {
+		return
+	}
+	open := h.closers[:0]
+	for _, c := range h.closers {
+		if !isClosed(c) {
+			open = append(open, c)
+		}
+	}
+	clear(h.closers[len(open):]) // let the closed ones be collected
+	h.closers, h.pruned = open, len(open)
+}
+
+// isClosed reports whether the socket c was closed already: its descriptor
+// refuses any use then.
+func isClosed(c io.Closer) bool {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return false
+	}
+	rc, err := sc.SyscallConn()
+	return err != nil || rc.Control(func(uintptr) {}) != nil
 }
 
 func (h *Host) closeSockets() {
@@ -480,14 +516,12 @@ func (h *Host) Addr() netip.Addr {
 	return v6
 }
 
-// Addrs returns every address of the host's interfaces, in order; for the
-// fabric, the addresses of its bridges come first.
+// Addrs returns every address of the host's interfaces, in order, after the
+// addresses of its bridges (the fabric's, or those of Host.AddBridge).
 func (h *Host) Addrs() []netip.Prefix {
 	var out []netip.Prefix
-	if h.kind == "fabric" {
-		for _, b := range h.topo.Bridges() {
-			out = append(out, b.Addrs()...)
-		}
+	for _, b := range h.Bridges() {
+		out = append(out, b.Addrs()...)
 	}
 	for _, i := range h.Interfaces() {
 		out = append(out, i.Addrs()...)
@@ -521,49 +555,6 @@ func (h *Host) AddRoute(dst, via string) error {
 		return fmt.Errorf("nstest: host %q: route %s via %s: %w", h.name, dst, via, err)
 	}
 	return nil
-}
-
-func (h *Host) addRoute(dst, via string) error {
-	var to netip.Prefix
-	if dst != "default" {
-		p, err := netip.ParsePrefix(dst)
-		if err != nil {
-			return fmt.Errorf("destination %q: want \"default\" or a CIDR", dst)
-		}
-		to = p.Masked()
-	}
-	gw, err := netip.ParseAddr(via)
-	if err != nil {
-		a, ok := h.topo.gatewayAddr(h, via, to)
-		if !ok {
-			return fmt.Errorf("gateway %q: not an IP address, nor a node with an address of that IP version on one of the host's subnets (%s)", via, prefixList(h.Addrs()))
-		}
-		gw = a
-	}
-	switch {
-	case dst == "default" && gw.Is4():
-		to = netip.PrefixFrom(netip.IPv4Unspecified(), 0)
-	case dst == "default":
-		to = netip.PrefixFrom(netip.IPv6Unspecified(), 0)
-	case to.Addr().Is4() != gw.Is4():
-		return fmt.Errorf("destination %s and gateway %s are of different IP versions", to, gw)
-	}
-	var out *Interface
-	for _, i := range h.Interfaces() {
-		for _, p := range i.Addrs() {
-			if p.Masked().Contains(gw) && p.Addr() != gw {
-				out = i
-			}
-		}
-		if out != nil {
-			break
-		}
-	}
-	if out == nil {
-		return fmt.Errorf("gateway %s unreachable: it is on none of the host's subnets (%s)", gw, prefixList(h.Addrs()))
-	}
-	r := &netlink.Route{LinkIndex: out.index, Dst: prefixToIPNet(to), Gw: gw.AsSlice()}
-	return h.use(func() error { return h.nl.RouteAdd(r) })
 }
 
 func prefixList(ps []netip.Prefix) string {

@@ -57,11 +57,12 @@ func (i *Interface) DelAddr(cidr string) error {
 	return nil
 }
 
-// SetMaster enslaves the interface, which must be in the fabric, to bridge
-// br: `ip link set dev IFACE master BR`.
+// SetMaster enslaves the interface to bridge br, which must be in the same
+// namespace (the fabric, or the host of Host.AddBridge): `ip link set dev
+// IFACE master BR`.
 func (i *Interface) SetMaster(br *Bridge) error {
-	if br == nil || br.topo != i.host.topo || i.host.kind != "fabric" {
-		return fmt.Errorf("nstest: interface %s: set master: only an interface in the fabric can join a bridge of its topology", i)
+	if br == nil || br.topo != i.host.topo || br.host != i.host {
+		return fmt.Errorf("nstest: interface %s: set master: only an interface in the bridge's namespace can join a bridge of its topology", i)
 	}
 	h := i.host
 	if br.ovs != nil {
@@ -149,7 +150,7 @@ func (b *Bridge) Ports() ([]string, error) {
 		}
 		return strings.Fields(out), nil
 	}
-	fab, err := b.topo.getFabric()
+	fab, err := b.where()
 	if err != nil {
 		return nil, fmt.Errorf("nstest: bridge %q: list ports: %w", b.name, err)
 	}

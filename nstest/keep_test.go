@@ -1,9 +1,11 @@
 package nstest_test
 
 import (
+	"fmt"
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -31,6 +33,8 @@ func restoreRunNetns(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(release) // registered first: released last
 	_, statErr := os.Stat(keep.NetnsDir)
+	state := filepath.Dir(keep.OwnerDir)
+	_, stateErr := os.Stat(state)
 	wasMount := isMountPoint(keep.NetnsDir)
 	t.Cleanup(func() {
 		if !wasMount && isMountPoint(keep.NetnsDir) {
@@ -38,8 +42,13 @@ func restoreRunNetns(t *testing.T) {
 		}
 		if os.IsNotExist(statErr) {
 			os.Remove(keep.NetnsDir)
+		}
+		if os.IsNotExist(stateErr) {
+			// The lock file can go: every user of it on the real /run
+			// is a test that holds Exclusive, as this one does.
 			os.Remove(keep.OwnerDir)
-			os.Remove("/run/nstest")
+			os.Remove(filepath.Join(state, "lock"))
+			os.Remove(state)
 		}
 	})
 }
@@ -62,18 +71,19 @@ func TestKeepFailedTest(t *testing.T) {
 	restoreRunNetns(t)
 	t.Setenv("NSTEST_KEEP", "1")
 	var log strings.Builder
-	err := nstest.Run("keep-me", &log, func(tb testing.TB) {
+	topo := fmt.Sprintf("keep-me-%d", os.Getpid()) // other test binaries keep namespaces too
+	err := nstest.Run(topo, &log, func(tb testing.TB) {
 		topo := nstest.New(tb)
 		br := topo.AddBridge("br1")
 		topo.Connect(topo.AddHost("h1"), br, "10.9.0.1/24")
 		tb.Errorf("deliberate failure")
 	})
 	require.Error(t, err)
-	t.Cleanup(func() { keep.RemoveTopology("keep-me") })
-	assert.Contains(t, log.String(), "ip netns exec nstest-keep-me-h1")
+	t.Cleanup(func() { keep.RemoveTopology(topo) })
+	assert.Contains(t, log.String(), "ip netns exec nstest-"+topo+"-h1")
 
 	// The kept namespace is the host's: it still has eth0 with its address.
-	f, err := keep.Open("keep-me", "h1")
+	f, err := keep.Open(topo, "h1")
 	require.NoError(t, err)
 	kept := ns.FromFile(f)
 	defer kept.Close()
@@ -91,10 +101,11 @@ func TestKeepFailedTest(t *testing.T) {
 	}))
 	assert.Contains(t, addrs, "10.9.0.1/24")
 
-	names, err := keep.RemoveTopology("keep-me")
+	names, stopped, err := keep.RemoveTopology(topo)
 	require.NoError(t, err)
-	assert.ElementsMatch(t, []string{"nstest-keep-me-h1", "nstest-keep-me-fabric"}, names)
-	_, err = os.Stat("/run/netns/nstest-keep-me-h1")
+	assert.ElementsMatch(t, []string{"nstest-" + topo + "-h1", "nstest-" + topo + "-fabric"}, names)
+	assert.Zero(t, stopped, "processes stopped in namespaces no one ran anything in")
+	_, err = os.Stat("/run/netns/nstest-" + topo + "-h1")
 	assert.True(t, os.IsNotExist(err))
 }
 

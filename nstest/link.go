@@ -15,7 +15,7 @@ import (
 const nodad = unix.IFA_F_NODAD
 
 // Interface is one end of a veth pair, in a host's namespace or, for the
-// bridge side of Connect, in the fabric.
+// bridge side of Connect, in the bridge's (the fabric, or a host's).
 type Interface struct {
 	host  *Host
 	name  string
@@ -25,6 +25,7 @@ type Interface struct {
 	mu         sync.Mutex
 	addrs      []netip.Prefix
 	lossByDrop bool       // Impair installed an nf_tables drop rule for loss
+	cable      [2]*Bridge // for ConnectBridges: this end's bridge, the other's
 	noLL       bool       // made without an IPv6 link-local address (see addVeth)
 	ovs        *ovsSwitch // a port of an Open vSwitch bridge run by these daemons
 
@@ -81,10 +82,14 @@ func (i *Interface) SetUp() error {
 
 // SetMTU sets the interface's MTU. Only this end changes: a veth drops frames
 // larger than the receiving end's MTU, which is how path-MTU problems are
-// reproduced.
+// reproduced. An interface with IPv6 addresses refuses an MTU below 1280,
+// IPv6's minimum: the kernel would drop its IPv6 addresses.
 func (i *Interface) SetMTU(mtu int) error {
 	if mtu < 68 || mtu > 65535 {
 		return fmt.Errorf("nstest: interface %s: MTU %d: out of range 68..65535", i, mtu)
+	}
+	if err := checkIPv6MTU(mtu, i.Addrs()); err != nil {
+		return fmt.Errorf("nstest: interface %s: %w", i, err)
 	}
 	h := i.host
 	if err := h.use(func() error { return h.nl.LinkSetMTU(i.link(), mtu) }); err != nil {
@@ -170,7 +175,8 @@ type linkConfig struct {
 	aName, bName string
 }
 
-// MTU sets the MTU of both ends of the pair.
+// MTU sets the MTU of both ends of the pair. A link with an IPv6 address
+// needs at least 1280, IPv6's minimum; Link refuses less.
 func MTU(n int) LinkOption { return func(c *linkConfig) { c.mtu = n } }
 
 // Names names the two ends of a pair made by Link, instead of the next free
@@ -179,8 +185,10 @@ func Names(a, b string) LinkOption { return func(c *linkConfig) { c.aName, c.bNa
 
 // Connect plugs host h into bridge br with a veth pair: the host's end is
 // named eth0, eth1, ... in order and gets addrs (CIDRs, IPv4 or IPv6); the
-// other end is enslaved to br in the fabric. Both ends are up when Connect
-// returns.
+// other end is enslaved to br in the fabric (or, for a bridge of
+// Host.AddBridge, in that host), named "h+ethN" (or, past the 15 bytes of an
+// interface name, after the host and the interface's index), which no
+// bridge name can be. Both ends are up when Connect returns.
 func (t *Topology) Connect(h *Host, br *Bridge, addrs ...string) *Interface {
 	t.tb.Helper()
 	i, err := t.connect(h, br, addrs)
@@ -203,15 +211,15 @@ func (t *Topology) connect(h *Host, br *Bridge, addrs []string) (*Interface, err
 	if err != nil {
 		return nil, fmt.Errorf("nstest: host %q: %w", h.name, err)
 	}
-	fab, err := t.getFabric()
+	sw, err := br.where() // the fabric, or the host the bridge is in
 	if err != nil {
 		return nil, err
 	}
 	if br.ovs == nil {
-		return t.plug(h, fab, br.index, "bridge "+strconv.Quote(br.name), prefixes)
+		return t.plug(h, sw, br.index, "bridge "+strconv.Quote(br.String()), prefixes)
 	}
 	// An OVS bridge takes its ports through its database, not as a master.
-	hi, err := t.plug(h, fab, 0, "bridge "+strconv.Quote(br.name), prefixes)
+	hi, err := t.plug(h, sw, 0, "bridge "+strconv.Quote(br.name), prefixes)
 	if err != nil {
 		return nil, err
 	}
@@ -228,12 +236,12 @@ func (t *Topology) connect(h *Host, br *Bridge, addrs []string) (*Interface, err
 // bridge in errors.
 func (t *Topology) plug(h, sw *Host, brIndex int, what string, prefixes []netip.Prefix) (*Interface, error) {
 	name := h.allocIfName()
-	port := t.portName(h.name + "-" + name)
-	pi := &Interface{host: sw, name: port}
+	pi := &Interface{host: sw}
 	hi := &Interface{host: h, name: name, peer: pi}
 	pi.peer = hi
-	if err := t.addVeth(vethEnd{i: pi, master: brIndex}, vethEnd{i: hi, addrs: prefixes}, 0); err != nil {
-		return nil, fmt.Errorf("nstest: connect %q to %s: %w", h.name, what, err)
+	port := vethEnd{i: pi, master: brIndex, name: portName(h.name, name)}
+	if err := t.addVeth(fmt.Sprintf("connect %q to %s", h.name, what), port, vethEnd{i: hi, addrs: prefixes}, 0); err != nil {
+		return nil, err
 	}
 	sw.addIface(pi)
 	h.addIface(hi)
@@ -242,16 +250,21 @@ func (t *Topology) plug(h, sw *Host, brIndex int, what string, prefixes []netip.
 	return hi, nil
 }
 
-// portName returns want if it is a valid interface name, or else a short
-// generated one; names only need to be unique within the fabric.
-func (t *Topology) portName(want string) string {
-	if len(want) <= 15 {
-		return want
+// portName returns the namer of an interface in the fabric (or a site)
+// that stands for node's end called end: "node+end" ("h1+eth0", or
+// "br1+br2" for a cable between bridges). '+' is not allowed in node names,
+// so such a name never clashes with a bridge's, and two nodes never make the
+// same one. Where that is over the 15 bytes Linux allows, or taken (a second
+// attempt), the name is made from the interface's index, which is unique in
+// the topology: "h1-with-a-l+1003".
+func portName(node, end string) func(index int, try int) string {
+	return func(index, try int) string {
+		if n := node + "+" + end; len(n) <= 15 && try == 0 {
+			return n
+		}
+		suffix := "+" + strconv.Itoa(index)
+		return node[:min(len(node), 15-len(suffix))] + suffix
 	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.nextVeth++
-	return fmt.Sprintf("veth%d", t.nextVeth)
 }
 
 func parsePrefixes(addrs []string) ([]netip.Prefix, error) {
@@ -309,6 +322,9 @@ func (t *Topology) link(a, b *Host, aAddr, bAddr string, opts []LinkOption) (*In
 	if err != nil {
 		return nil, nil, fmt.Errorf("nstest: host %q: %w", b.name, err)
 	}
+	if err := checkIPv6MTU(lc.mtu, append(ap, bp...)); err != nil {
+		return nil, nil, fmt.Errorf("nstest: link %q to %q: %w", a.name, b.name, err)
+	}
 	an, bn := lc.aName, lc.bName
 	if an == "" {
 		an = a.allocIfName()
@@ -319,8 +335,8 @@ func (t *Topology) link(a, b *Host, aAddr, bAddr string, opts []LinkOption) (*In
 	ai := &Interface{host: a, name: an}
 	bi := &Interface{host: b, name: bn, peer: ai}
 	ai.peer = bi
-	if err := t.addVeth(vethEnd{i: ai, addrs: ap}, vethEnd{i: bi, addrs: bp}, lc.mtu); err != nil {
-		return nil, nil, fmt.Errorf("nstest: link %q to %q: %w", a.name, b.name, err)
+	if err := t.addVeth(fmt.Sprintf("link %q to %q", a.name, b.name), vethEnd{i: ai, addrs: ap}, vethEnd{i: bi, addrs: bp}, lc.mtu); err != nil {
+		return nil, nil, err
 	}
 	a.addIface(ai)
 	b.addIface(bi)
@@ -330,7 +346,9 @@ func (t *Topology) link(a, b *Host, aAddr, bAddr string, opts []LinkOption) (*In
 }
 
 // ConnectBridges joins two bridges of the topology with a veth pair in the
-// fabric, as a cable between two switches.
+// fabric, as a cable between two switches; its ends are named "a+b" and
+// "b+a". A second cable between the same two bridges is refused: it would
+// make a loop, and the bridges run no spanning tree.
 func (t *Topology) ConnectBridges(a, b *Bridge, opts ...LinkOption) (*Interface, *Interface) {
 	t.tb.Helper()
 	ai, bi, err := t.connectBridges(a, b, opts)
@@ -353,13 +371,26 @@ func (t *Topology) connectBridges(a, b *Bridge, opts []LinkOption) (*Interface, 
 	case a.topo != t || b.topo != t:
 		return nil, nil, fmt.Errorf("nstest: connect bridges %q and %q: they belong to another topology", a.name, b.name)
 	}
-	fab, err := t.getFabric()
+	// Each end in its bridge's namespace: the fabric, or a host's.
+	aw, err := a.where()
 	if err != nil {
 		return nil, nil, err
 	}
-	an, bn := t.portName(a.name+"-"+b.name), t.portName(b.name+"-"+a.name)
-	ai := &Interface{host: fab, name: an}
-	bi := &Interface{host: fab, name: bn, peer: ai}
+	bw, err := b.where()
+	if err != nil {
+		return nil, nil, err
+	}
+	// A second cable between the same two bridges would make a loop, and
+	// the bridges run no spanning tree: broadcasts would circle forever.
+	for _, w := range []*Host{aw, bw} {
+		for _, i := range w.Interfaces() {
+			if i.cable == [2]*Bridge{a, b} || i.cable == [2]*Bridge{b, a} {
+				return nil, nil, fmt.Errorf("nstest: connect bridges %q and %q: they are already joined (by %s and %s); a second cable would make a loop, and the bridges run no spanning tree", a.name, b.name, i.name, i.peer.name)
+			}
+		}
+	}
+	ai := &Interface{host: aw, cable: [2]*Bridge{a, b}}
+	bi := &Interface{host: bw, peer: ai, cable: [2]*Bridge{b, a}}
 	ai.peer = bi
 	// An OVS bridge takes its ports through its database, not as a master.
 	am, bm := a.index, b.index
@@ -369,8 +400,10 @@ func (t *Topology) connectBridges(a, b *Bridge, opts []LinkOption) (*Interface, 
 	if b.ovs != nil {
 		bm = 0
 	}
-	if err := t.addVeth(vethEnd{i: ai, master: am}, vethEnd{i: bi, master: bm}, lc.mtu); err != nil {
-		return nil, nil, fmt.Errorf("nstest: connect bridges %q and %q: %w", a.name, b.name, err)
+	ae := vethEnd{i: ai, master: am, name: portName(a.name, b.name)}
+	be := vethEnd{i: bi, master: bm, name: portName(b.name, a.name)}
+	if err := t.addVeth(fmt.Sprintf("connect bridges %q and %q", a.name, b.name), ae, be, lc.mtu); err != nil {
+		return nil, nil, err
 	}
 	for _, e := range []struct {
 		br   *Bridge
@@ -384,11 +417,30 @@ func (t *Topology) connectBridges(a, b *Bridge, opts []LinkOption) (*Interface, 
 			return nil, nil, fmt.Errorf("nstest: connect bridges %q and %q: %w", a.name, b.name, err)
 		}
 	}
-	fab.addIface(ai)
-	fab.addIface(bi)
+	aw.addIface(ai)
+	bw.addIface(bi)
 	t.arm(ai, bi)
 	t.pend(ai, bi)
 	return ai, bi, nil
+}
+
+// ipv6MinMTU is the smallest MTU of a link that carries IPv6 (RFC 8200).
+const ipv6MinMTU = 1280
+
+// checkIPv6MTU refuses an MTU below IPv6's minimum for an interface with
+// IPv6 addresses: the kernel turns IPv6 off on such a link and drops its
+// addresses, silently when the MTU changes, with "invalid argument" when an
+// address is added.
+func checkIPv6MTU(mtu int, addrs []netip.Prefix) error {
+	if mtu == 0 || mtu >= ipv6MinMTU {
+		return nil
+	}
+	for _, p := range addrs {
+		if p.Addr().Is6() {
+			return fmt.Errorf("MTU %d: below %d, the minimum for IPv6, on an interface with IPv6 address %s (the kernel would drop its IPv6 addresses); remove them or use IPv4 only", mtu, ipv6MinMTU, p)
+		}
+	}
+	return nil
 }
 
 func prefixToIPNet(p netip.Prefix) *net.IPNet {

@@ -25,11 +25,22 @@ const maxDetails = 20
 //	Results: 33% dropped (4/6 received)
 //	ns1 -> ns3 (10.0.0.3): no reply to 8 echo requests in 2s
 //	ns3 -> ns1 (10.0.0.1): no reply to 8 echo requests in 2s
+//
+// A nil host, or fewer than two hosts, is a failure: the assertion would
+// check nothing, which is most likely a mistake (a host that was never
+// made, an empty Hosts()).
 func AssertConnectivity(tb testing.TB, hosts ...*Host) bool {
 	tb.Helper()
 	n := len(hosts)
+	for k, h := range hosts {
+		if h == nil {
+			tb.Errorf("nstest: connectivity: host %d of %d is nil", k+1, n)
+			return false
+		}
+	}
 	if n < 2 {
-		return true
+		tb.Errorf("nstest: connectivity of %d hosts checks nothing: give at least two", n)
+		return false
 	}
 	type pair struct{ from, to, job int }
 	var pairs []pair
@@ -160,6 +171,10 @@ func (e Expect) NotReach(from *Host, to ...string) Expect {
 func AssertMatrix(tb testing.TB, e Expect, opts ...CheckOption) bool {
 	tb.Helper()
 	c := checkOpts(opts)
+	if err := c.err(); err != nil {
+		tb.Errorf("nstest: reachability: %v", err)
+		return false
+	}
 	type row struct {
 		ex  Expectation
 		job int

@@ -95,7 +95,7 @@ func TestOVSForwardsPingAndTCP(t *testing.T) {
 	assert.Greater(t, flowCount(t, s1, "actions=NORMAL"), 100)
 	ports, err := s1.Ports()
 	require.NoError(t, err)
-	assert.ElementsMatch(t, []string{"h1-eth0", "h2-eth0"}, ports)
+	assert.ElementsMatch(t, []string{"h1+eth0", "h2+eth0"}, ports)
 }
 
 func TestOVSFlowDropsAndCounts(t *testing.T) {
@@ -185,7 +185,7 @@ func TestOVSWithLinuxBridge(t *testing.T) {
 	nstest.AssertReachable(t, h1, "10.0.0.100")
 
 	// The cable between the switches is an OpenFlow port like any other.
-	require.NoError(t, s1.AddFlow("priority=100,in_port=s1-br1,actions=drop"))
+	require.NoError(t, s1.AddFlow("priority=100,in_port=s1+br1,actions=drop"))
 	nstest.AssertUnreachable(t, h2, "s1")
 	nstest.AssertReachable(t, h1, "s1")
 }
@@ -226,7 +226,7 @@ func TestOVSCaptureAndState(t *testing.T) {
 	var b strings.Builder
 	require.NoError(t, topo.WriteState(&b))
 	assert.Contains(t, b.String(), "priority=100,udp,tp_dst=9 actions=drop")
-	assert.Contains(t, b.String(), "(h2-eth0)")
+	assert.Contains(t, b.String(), "(h2+eth0)")
 }
 
 func TestOVSImpairLoss(t *testing.T) {
@@ -338,8 +338,10 @@ func dirList(dir string) []string {
 	return out
 }
 
+// ovsTempDirs lists this process's private OVS directories (their names
+// carry its pid); other test processes on the machine make their own.
 func ovsTempDirs(t *testing.T) []string {
-	m, err := filepath.Glob(filepath.Join(os.TempDir(), "nstest-ovs-*"))
+	m, err := filepath.Glob(filepath.Join(os.TempDir(), fmt.Sprintf("nstest-ovs-%d-*", os.Getpid())))
 	require.NoError(t, err)
 	return m
 }

@@ -127,8 +127,9 @@ func (t *Topology) partition(groups [][]*Host) (func() error, error) {
 	}
 	byHost := map[*Host][]string{}
 	for _, i := range cuts {
+		// Both ends of each cut link are in cuts, each met from its own
+		// host: one rule per end.
 		byHost[i.host] = append(byHost[i.host], i.name)
-		byHost[i.peer.host] = append(byHost[i.peer.host], i.peer.name)
 	}
 	for h, names := range byHost {
 		if err := addIngressCuts(h, table, names); err != nil {

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/nftables"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -92,4 +93,42 @@ func TestPartitionRejectsAHostInTwoGroups(t *testing.T) {
 	}
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), `nstest: partition: host "b" is in group 1 and in group 2`)
+}
+
+// netdevRules counts the rules of h's netdev-family tables, where a
+// partition cuts direct links.
+func netdevRules(t *testing.T, h *nstest.Host) int {
+	t.Helper()
+	f, err := h.NSFile()
+	require.NoError(t, err)
+	defer f.Close()
+	c, err := nftables.New(nftables.WithNetNSFd(int(f.Fd())))
+	require.NoError(t, err)
+	chains, err := c.ListChainsOfTableFamily(nftables.TableFamilyNetdev)
+	require.NoError(t, err)
+	n := 0
+	for _, ch := range chains {
+		rules, err := c.GetRules(ch.Table, ch)
+		require.NoError(t, err)
+		n += len(rules)
+	}
+	return n
+}
+
+// A direct link between two groups is cut by exactly one rule at each end,
+// though the partition meets the link from both of its hosts.
+func TestPartitionCutsEachLinkOnce(t *testing.T) {
+	t.Parallel()
+	topo := nstest.New(t)
+	a, b, c := topo.AddHost("a"), topo.AddHost("b"), topo.AddHost("c")
+	topo.Link(a, b, "10.0.0.1/30", "10.0.0.2/30")
+	topo.Link(a, c, "10.0.1.1/30", "10.0.1.2/30")
+	heal := topo.Partition([]*nstest.Host{a}, []*nstest.Host{b, c})
+	assert.Equal(t, 2, netdevRules(t, a), "a's two ends")
+	assert.Equal(t, 1, netdevRules(t, b))
+	assert.Equal(t, 1, netdevRules(t, c))
+	nstest.AssertUnreachable(t, a, "b", nstest.Within(quick))
+	require.NoError(t, heal())
+	assert.Zero(t, netdevRules(t, a))
+	nstest.AssertReachable(t, a, "c")
 }

@@ -126,7 +126,9 @@ func (h *Host) waitUp(indexes []int) {
 	for _, i := range indexes {
 		want[i] = true
 	}
-	done := func(ls fastnl.LinkState) bool { return ls.OperState == fastnl.OperUp || !ls.Up }
+	// A port of an STP bridge forwards only after listening and learning
+	// (see STP): wait for that too, or for the port to block.
+	done := func(ls fastnl.LinkState) bool { return ls.OperState == fastnl.OperUp && !ls.Settling() || !ls.Up }
 	look := func() error {
 		if len(want) > lookOneByOne {
 			var ls []fastnl.LinkState
@@ -167,7 +169,7 @@ func (h *Host) waitUp(indexes []int) {
 	if look() != nil {
 		return
 	}
-	deadline := time.Now().Add(readyTimeout)
+	deadline := time.Now().Add(readyTimeout + h.settleTime())
 	for len(want) > 0 {
 		left := time.Until(deadline)
 		if left <= 0 {

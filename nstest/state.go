@@ -19,7 +19,9 @@ import (
 // WriteState writes, for every host, router and the fabric, what `ip -s
 // link`, `ip addr`, `ip route show table all`, `ip neigh`, `tc qdisc`,
 // `bridge vlan` and `nft list ruleset` would show there, plus the forwarding
-// and rp_filter sysctls, as text for a person reading a failure. A section
+// and rp_filter sysctls and, where there are bridges, their settings, ports
+// and forwarding databases (`bridge -d link`, `bridge fdb`), as text for a
+// person reading a failure. A section
 // that cannot be read says why; WriteState returns only write errors.
 func (t *Topology) WriteState(w io.Writer) error {
 	if t.isClosed() {
@@ -175,11 +177,11 @@ func (h *Host) writeState(b *strings.Builder) {
 		}
 	}
 
-	if h.kind == "fabric" {
-		for _, br := range h.topo.Bridges() {
-			if br.ovs != nil {
-				br.writeOVSState(b)
-			}
+	for _, br := range h.Bridges() {
+		if br.ovs != nil {
+			br.writeOVSState(b)
+		} else {
+			br.writeLinuxState(b)
 		}
 	}
 }

@@ -123,3 +123,22 @@ func waitRunning(t *testing.T, pid int, h *nstest.Host, comm string) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// A host whose namespace is made while the topology is torn down is released
+// at once, and AddHost fails: the teardown has already run, and would never
+// close it.
+func TestAddHostRacingTeardownReleasesTheHost(t *testing.T) {
+	var made *nstest.Host
+	nstest.OnHostMade(func(h *nstest.Host) {
+		made = h
+		nstest.TearDown(h.Topology())
+	})
+	defer nstest.OnHostMade(nil)
+	err := nstest.Run(t.Name(), nil, func(tb testing.TB) {
+		nstest.New(tb).AddHost("h1")
+	})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `nstest: host "h1": torn down while the host was being made: nstest: topology torn down`)
+	require.NotNil(t, made)
+	assert.Error(t, made.Do(func() error { return nil }), "the host's namespace is still held")
+}

@@ -84,12 +84,35 @@ func New(tb testing.TB, opts ...Option) *Topology {
 // Name returns the topology's name.
 func (t *Topology) Name() string { return t.name }
 
-var nodeName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
+// nodeName is what a node or topology name looks like. It starts with a
+// letter, so that a name never reads as an IP address ("10.0.0.9"): node
+// names and addresses are both accepted wherever a destination is named.
+var nodeName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_.-]*$`)
+
+// maxNameLen bounds node names, and the names of kept topologies.
+const maxNameLen = 64
+
+// ValidName checks a name as AddHost, AddRouter and AddBridge check node
+// names: a letter, then letters, digits, '.', '_' and '-', at most 64
+// bytes. Topology files (package topofile) and the names of kept
+// topologies follow the same rule (the nstest command checks the names it
+// is given with it), so that a name is always one path component. kind names the thing in the error: "host",
+// "node", "topology".
+func ValidName(kind, name string) error {
+	if !nodeName.MatchString(name) || len(name) > maxNameLen {
+		shown := fmt.Sprintf("%q", name)
+		if len(name) > 2*maxNameLen {
+			shown = fmt.Sprintf("%q… (%d bytes)", name[:maxNameLen], len(name))
+		}
+		return fmt.Errorf("nstest: %s %s: invalid name: want a letter, then letters, digits, '.', '_' or '-', at most %d bytes", kind, shown, maxNameLen)
+	}
+	return nil
+}
 
 // checkName validates a new node name; the caller holds t.mu.
 func (t *Topology) checkName(kind, name string) error {
-	if !nodeName.MatchString(name) || len(name) > 64 {
-		return fmt.Errorf("nstest: %s %q: invalid name: use letters, digits, '.', '_' and '-', at most 64 bytes, starting with a letter or digit", kind, name)
+	if err := ValidName(kind, name); err != nil {
+		return err
 	}
 	if _, dup := t.nodes[name]; dup {
 		return fmt.Errorf("nstest: %s %q: duplicate name: the topology already has a node called %q", kind, name, name)
@@ -141,23 +164,29 @@ func (t *Topology) addHost(name, kind string, opts []HostOption) (*Host, error) 
 	t.mu.Unlock()
 
 	h, err := newHost(t, name, kind, hc)
+	if testHookHostMade != nil && err == nil {
+		testHookHostMade(h)
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if err == nil && t.closed {
+		// Torn down meanwhile: the teardown has run its undo list already.
+		h.close()
+		err = fmt.Errorf("torn down while the host was being made: %w", ErrClosed)
+	}
 	if err != nil {
 		delete(t.nodes, name)
 		return nil, fmt.Errorf("nstest: %s %q: %w", kind, name, err)
-	}
-	if t.closed {
-		// Teardown ran while the namespace was made: its undo list is
-		// gone, so close the host here.
-		h.close()
-		return nil, fmt.Errorf("nstest: %s %q: %w", kind, name, ErrClosed)
 	}
 	t.nodes[name] = h
 	t.hosts = append(t.hosts, h)
 	t.undo = append(t.undo, h.close)
 	return h, nil
 }
+
+// testHookHostMade, if set, runs between making a host's namespace and
+// recording the host: tests use it to tear the topology down there.
+var testHookHostMade func(*Host)
 
 // Host returns the host or router called name, or nil if there is none.
 func (t *Topology) Host(name string) *Host {

@@ -248,3 +248,31 @@ func TestHostAddr(t *testing.T) {
 
 var _ = io.EOF
 var _ = strings.Contains
+
+// A loop that dials and closes does not make the host keep every closed
+// connection until teardown; open ones are still closed at teardown.
+func TestDialLoopForgetsClosedConnections(t *testing.T) {
+	t.Parallel()
+	h := nstest.New(t).AddHost("h")
+	l, err := h.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	for range 500 {
+		c, err := h.Dial("tcp", l.Addr().String())
+		require.NoError(t, err)
+		require.NoError(t, c.Close())
+	}
+	open, err := h.Dial("tcp", l.Addr().String())
+	require.NoError(t, err)
+	assert.Less(t, nstest.Tracked(h), 40, "sockets kept after 500 closed dials")
+	assert.NotZero(t, nstest.Tracked(h))
+	_ = open // closed by the teardown
+}

@@ -73,6 +73,9 @@ func AssertTCPReachable(tb testing.TB, from *Host, address string, opts ...Check
 	c := checkOpts(opts)
 	t := from.topo
 	ap, err := t.resolveAddrPort(from, address, c)
+	if err == nil {
+		err = c.err()
+	}
 	if err != nil {
 		tb.Errorf("nstest: %s -> tcp %s: want a connection, but %v", from.name, address, err)
 		return false
@@ -108,6 +111,9 @@ func AssertTCPUnreachable(tb testing.TB, from *Host, address string, opts ...Che
 	c := checkOpts(opts)
 	t := from.topo
 	ap, err := t.resolveAddrPort(from, address, c)
+	if err == nil {
+		err = c.err()
+	}
 	if err != nil {
 		tb.Errorf("nstest: %s -> tcp %s: want no connection, but %v", from.name, address, err)
 		return false
@@ -188,6 +194,9 @@ func checkUDP(tb testing.TB, from *Host, address string, reach bool, opts []Chec
 	}
 	t := from.topo
 	ap, err := t.resolveAddrPort(from, address, c)
+	if err == nil {
+		err = c.err()
+	}
 	if err != nil {
 		tb.Errorf("nstest: %s -> udp %s: want %s, but %v", from.name, address, want, err)
 		return false

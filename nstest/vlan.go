@@ -103,10 +103,7 @@ func (i *Interface) bridgePort(vid int) (*Interface, error) {
 	if vid < 1 || vid > 4094 {
 		return nil, fmt.Errorf("nstest: interface %s: VLAN %d: out of range 1..4094", i, vid)
 	}
-	port := i
-	if i.host.kind != "fabric" && i.host.kind != "site" && i.peer != nil {
-		port = i.peer
-	}
+	port := i.portSide()
 	l, err := port.linkByIndex()
 	if err != nil {
 		return nil, fmt.Errorf("nstest: interface %s: VLAN %d: %w", i, vid, err)

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -29,7 +31,13 @@ Flags:
   --topo SPEC   a Mininet topology instead of a file
   --name NAME   the topology's name (default: the file's name)
 
-Kept namespaces live until "nstest down TOPOLOGY", "nstest clean" or a reboot.
+Each namespace also gets /etc/netns/<namespace>/hosts (localhost and every
+node with its addresses) and hostname, which "ip netns exec" puts over /etc,
+so that programs find the nodes by name. NSTEST_ETC_NETNS names another
+directory than /etc/netns.
+
+Kept namespaces live until "nstest down TOPOLOGY", "nstest clean" or a reboot;
+both stop every process still running in them and remove the files up wrote.
 nstest up needs root: the namespaces are mounted where every process sees them.
 `
 
@@ -70,7 +78,7 @@ func cmdUp(args []string, stdout, stderr io.Writer) error {
 	if *name != "" {
 		f.Name = *name
 		if err := f.Validate(); err != nil {
-			return usagef("--name %q: %v", *name, err)
+			return usagef("--name %s: %v", topofile.Quote(*name), err)
 		}
 	}
 	if err := needRoot("up"); err != nil {
@@ -92,20 +100,33 @@ func cmdUp(args []string, stdout, stderr io.Writer) error {
 	prog := newProgress(stderr)
 	var lines [][2]string
 	var topoName string
+	exists := false
 	err = nstest.Run(f.Name, nil, func(tb testing.TB) {
 		prog.start("building " + f.Name)
 		topo := topofile.BuildProgress(tb, f, prog.update)
 		prog.clear()
+		// KeepNamespaces checks again, under a lock, that no other nstest
+		// up kept the name meanwhile, and on failure removes only what it
+		// made.
 		names, err := topo.KeepNamespaces()
+		if errors.Is(err, keep.ErrExists) {
+			exists = true
+		}
 		if err != nil {
 			tb.Fatalf("%v", err)
+		}
+		if len(names) == 0 {
+			tb.Fatalf("%s has no hosts, routers or bridges to keep", f.Name)
 		}
 		nodes := topo.Hosts()
 		if len(names) > len(nodes) {
 			nodes = append(nodes, topo.Fabric()) // kept last, when there are bridges
 		}
-		if len(names) == 0 {
-			tb.Fatalf("%s has no hosts, routers or bridges to keep", f.Name)
+		for i, n := range names {
+			if err := keep.WriteEtc(n, etcFiles(topo, nodes[i].Name())); err != nil {
+				keep.Remove(names...)
+				tb.Fatalf("write the /etc files of %s: %v (set NSTEST_ETC_NETNS to another directory)", n, err)
+			}
 		}
 		topoName = strings.TrimSuffix(strings.TrimPrefix(names[0], keep.Prefix), "-"+nodes[0].Name())
 		for i, n := range names {
@@ -129,10 +150,13 @@ func cmdUp(args []string, stdout, stderr io.Writer) error {
 		}
 	})
 	prog.clear()
+	if exists {
+		return fail(exitUsage, "a topology %q is already up; remove it first with: nstest down %s (or choose another --name)", f.Name, f.Name)
+	}
 	if err != nil {
 		return fail(exitUsage, "cannot bring up %s: %s", f.Name, strings.TrimPrefix(err.Error(), f.Name+": "))
 	}
-	fmt.Fprintf(stdout, "%s (%s) is up: %s, kept under /run/netns. Enter a node with\n", topoName, src, plural(len(lines), "namespace"))
+	fmt.Fprintf(stdout, "%s (%s) is up: %s, kept under /run/netns, with the node names in %s/NAME/hosts. Enter a node with\n", topoName, src, plural(len(lines), "namespace"), keep.EtcDir)
 	tw := tabwriter.NewWriter(stdout, 0, 8, 2, ' ', 0)
 	for _, l := range lines {
 		fmt.Fprintf(tw, "  %s\t%s\n", l[0], l[1])
@@ -147,6 +171,9 @@ func cmdList(args []string, stdout, stderr io.Writer) error {
 		return usagef("list takes no arguments")
 	}
 	es, err := keep.List()
+	if errors.Is(err, fs.ErrPermission) {
+		return fail(exitUsage, "list needs root: the records of kept namespaces are root's (%v)", err)
+	}
 	if err != nil {
 		return fail(exitUsage, "read the kept namespaces: %v", err)
 	}
@@ -180,6 +207,9 @@ func cmdExec(args []string, stdout, stderr io.Writer) error {
 		return usagef("exec: want TOPOLOGY NODE [-- CMD ARGS...]")
 	}
 	topo, node, cmd := args[0], args[1], args[2:]
+	if err := checkNames(topo, node); err != nil {
+		return err
+	}
 	if len(cmd) > 0 && cmd[0] == "--" {
 		cmd = cmd[1:]
 	}
@@ -208,14 +238,29 @@ func cmdExec(args []string, stdout, stderr io.Writer) error {
 	return fail(exitUsage, "exec %s: %v", path, err)
 }
 
+// checkNames refuses a topology or node name that nstest could not have
+// made (such as "x/../.."), before it is used in a path.
+func checkNames(topology string, node ...string) error {
+	if err := nstest.ValidName("topology", topology); err != nil {
+		return usagef("%s", strings.TrimPrefix(err.Error(), "nstest: "))
+	}
+	for _, n := range node {
+		if err := nstest.ValidName("node", n); err != nil {
+			return usagef("%s", strings.TrimPrefix(err.Error(), "nstest: "))
+		}
+	}
+	return nil
+}
+
 func cmdDown(args []string, stdout, stderr io.Writer) error {
 	if len(args) != 1 {
 		return usagef("down: want one TOPOLOGY (nstest list shows them)")
 	}
-	names, err := keep.RemoveTopology(args[0])
-	for _, n := range names {
-		fmt.Fprintln(stdout, "removed", n)
+	if err := checkNames(args[0]); err != nil {
+		return err
 	}
+	names, stopped, err := keep.RemoveTopology(args[0])
+	reportRemoved(stdout, names, stopped)
 	if err != nil {
 		return fail(exitUsage, "down %s: %v", args[0], err)
 	}
@@ -229,10 +274,8 @@ func cmdClean(args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 {
 		return usagef("clean takes no arguments")
 	}
-	names, err := keep.Clean()
-	for _, n := range names {
-		fmt.Fprintln(stdout, "removed", n)
-	}
+	names, stopped, err := keep.Clean()
+	reportRemoved(stdout, names, stopped)
 	if err != nil {
 		return fail(exitUsage, "clean: %v", err)
 	}
@@ -240,6 +283,51 @@ func cmdClean(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stdout, "nothing to clean")
 	}
 	return nil
+}
+
+// reportRemoved says what down and clean removed, and how many processes
+// that ran in those namespaces they stopped.
+func reportRemoved(w io.Writer, names []string, stopped int) {
+	for _, n := range names {
+		fmt.Fprintln(w, "removed", n)
+	}
+	if len(names) > 0 || stopped > 0 {
+		what := "processes"
+		if stopped == 1 {
+			what = "process"
+		}
+		fmt.Fprintf(w, "stopped %d %s that ran in them\n", stopped, what)
+	}
+}
+
+// etcFiles returns the files `ip netns exec` puts over /etc in the kept
+// namespace of node: a hosts file naming localhost and every node of the
+// topology with its addresses, and the hostname.
+func etcFiles(topo *nstest.Topology, node string) map[string][]byte {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# node %s of topology %s, written by nstest up; nstest down removes it\n", node, topo.Name())
+	b.WriteString("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n")
+	named := false
+	add := func(name string, ps []netip.Prefix) {
+		for _, p := range ps {
+			if a := p.Addr(); a.IsGlobalUnicast() {
+				fmt.Fprintf(&b, "%s\t%s\n", a, name)
+				named = named || name == node
+			}
+		}
+	}
+	for _, h := range topo.Hosts() {
+		add(h.Name(), h.Addrs())
+	}
+	for _, br := range topo.Bridges() {
+		add(br.Name(), br.Addrs())
+	}
+	if !named {
+		// Programs look up their own host name; one without an address
+		// finds it on loopback, as Debian's /etc/hosts has it.
+		fmt.Fprintf(&b, "127.0.1.1\t%s\n", node)
+	}
+	return map[string][]byte{"hosts": []byte(b.String()), "hostname": []byte(node + "\n")}
 }
 
 func prefixes(ps []netip.Prefix) string {

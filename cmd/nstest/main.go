@@ -90,7 +90,7 @@ func init() {
 		{"up", "FILE | --topo SPEC [--name NAME]", "build a topology and keep it for exploring (root only)", upHelp, cmdUp},
 		{"list", "", "list the kept topologies and their namespaces", "", cmdList},
 		{"exec", "TOPOLOGY NODE [-- CMD ARGS...]", "run a command (default: a shell) in a node of a kept topology", execHelp, cmdExec},
-		{"down", "TOPOLOGY", "remove a kept topology", "", cmdDown},
+		{"down", "TOPOLOGY", "remove a kept topology and stop the processes in it", "", cmdDown},
 		{"clean", "", "remove every topology kept by nstest, and nothing else", "", cmdClean},
 		{"help", "[COMMAND]", "show this help, or a command's", "", nil},
 	}

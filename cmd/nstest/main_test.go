@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"encoding/xml"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nstest/harness/internal/keep"
 	"go.uber.org/goleak"
 
 	"github.com/nstest/harness/internal/rootcheck"
@@ -32,6 +34,10 @@ func TestMain(m *testing.M) {
 		}
 		defer os.RemoveAll(dir)
 		os.Chmod(dir, 0o755) // for the test that runs it as nobody
+		// Never the machine's /etc: every nstest up of the tests writes
+		// its /etc/netns files here unless a test chooses another place.
+		keep.EtcDir = filepath.Join(dir, "etc-netns")
+		os.Setenv("NSTEST_ETC_NETNS", keep.EtcDir)
 		bin = filepath.Join(dir, "nstest")
 		if err := buildCommand(bin); err != nil {
 			fmt.Fprintln(os.Stderr, "build nstest:", err)
@@ -335,39 +341,58 @@ func TestHelpAndVersion(t *testing.T) {
 	}
 }
 
-// TestKeptTopologies runs up, list, exec, down and clean end to end. They
-// run in a mount namespace of the test's own with a fresh /run, so that
-// clean cannot touch topologies kept by anyone else on the machine and
-// nothing can be left in the real /run/netns.
-func TestKeptTopologies(t *testing.T) {
+// private gives a test a mount namespace of its own with a fresh /run, in
+// which it runs commands: kept topologies made there cannot touch anyone
+// else's (clean removes only what is in this /run), and nothing can be left
+// in the real /run/netns. Commands get NSTEST_ETC_NETNS=etc, a directory of
+// the test's, so that no test writes the machine's /etc.
+type private struct {
+	t   *testing.T
+	pid string
+	etc string
+}
+
+func newPrivate(t *testing.T) *private {
+	t.Helper()
 	if os.Geteuid() != 0 || rootless.InChild() {
 		t.Skip("kept topologies need root in the initial user namespace (mounts under /run/netns)")
 	}
-	holder := exec.Command("unshare", "--mount", "--propagation", "private", "sleep", "60")
+	// unshare makes the namespace, then runs sh in it, which says so.
+	holder := exec.Command("unshare", "--mount", "--propagation", "private", "sh", "-c", "echo ready; exec sleep 3600")
+	out, err := holder.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := holder.Start(); err != nil {
-		t.Skipf("unshare --mount: %v", err)
+		t.Skipf("unshare --mount (util-linux): %v", err)
 	}
 	t.Cleanup(func() { holder.Process.Kill(); holder.Wait() })
-	pid := fmt.Sprint(holder.Process.Pid)
-	in := func(args ...string) result {
-		t.Helper()
-		return runCmd(t, exec.Command("nsenter", append([]string{"-t", pid, "-m", "--"}, args...)...))
+	if line, err := bufio.NewReader(out).ReadString('\n'); line != "ready\n" {
+		t.Fatalf("unshare --mount: %q, %v", line, err)
 	}
-	// The mount namespace exists once unshare has exec'd sleep.
-	for i := 0; ; i++ {
-		self, _ := os.Readlink("/proc/self/ns/mnt")
-		other, _ := os.Readlink("/proc/" + pid + "/ns/mnt")
-		if other != "" && other != self {
-			break
-		}
-		if i == 100 {
-			t.Fatal("unshare did not make a mount namespace")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if r := in("mount", "-t", "tmpfs", "nstest-test", "/run"); r.code != 0 {
+	p := &private{t: t, pid: fmt.Sprint(holder.Process.Pid), etc: filepath.Join(t.TempDir(), "etc-netns")}
+	if r := p.run("mount", "-t", "tmpfs", "nstest-test", "/run"); r.code != 0 {
 		t.Fatalf("mount a tmpfs on /run in the test's mount namespace: %s", r.stderr)
 	}
+	return p
+}
+
+// cmd returns a command that runs args in the private mount namespace.
+func (p *private) cmd(args ...string) *exec.Cmd {
+	c := exec.Command("nsenter", append([]string{"-t", p.pid, "-m", "--"}, args...)...)
+	c.Env = append(os.Environ(), "NSTEST_ETC_NETNS="+p.etc)
+	return c
+}
+
+func (p *private) run(args ...string) result {
+	p.t.Helper()
+	return runCmd(p.t, p.cmd(args...))
+}
+
+// TestKeptTopologies runs up, list, exec, down and clean end to end.
+func TestKeptTopologies(t *testing.T) {
+	p := newPrivate(t)
+	in := p.run
 	seed, _ := filepath.Abs("../../fixtures/seed.yaml")
 
 	r := in(bin, "up", seed)
@@ -404,7 +429,7 @@ func TestKeptTopologies(t *testing.T) {
 		t.Fatalf("up --topo single,2: exit %d", r.code)
 	}
 	r = in(bin, "down", "single-2")
-	if r.code != 0 || r.stdout != "removed nstest-single-2-fabric\nremoved nstest-single-2-h1\nremoved nstest-single-2-h2\n" {
+	if r.code != 0 || r.stdout != "removed nstest-single-2-fabric\nremoved nstest-single-2-h1\nremoved nstest-single-2-h2\nstopped 0 processes that ran in them\n" {
 		t.Errorf("down single-2: exit %d, output %q", r.code, r.stdout)
 	}
 	if r := in(bin, "down", "single-2"); r.code != 2 {
@@ -417,7 +442,7 @@ func TestKeptTopologies(t *testing.T) {
 	}
 	t.Cleanup(func() { in("ip", "netns", "del", "nstest-fake-x") })
 	r = in(bin, "clean")
-	if r.code != 0 || r.stdout != "removed nstest-seed-fabric\nremoved nstest-seed-ns1\nremoved nstest-seed-ns2\n" {
+	if r.code != 0 || r.stdout != "removed nstest-seed-fabric\nremoved nstest-seed-ns1\nremoved nstest-seed-ns2\nstopped 0 processes that ran in them\n" {
 		t.Errorf("clean: exit %d, output %q", r.code, r.stdout)
 	}
 	if r := in("ip", "netns", "list"); strings.TrimSpace(r.stdout) != "nstest-fake-x" {

@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/nstest/harness/internal/rootless"
 	"github.com/nstest/harness/nstest"
@@ -77,7 +79,7 @@ func (t topoFlags) loadFile(args []string) (*topofile.File, string, error) {
 	case *t.topo != "":
 		f, err := topofile.Preset(*t.topo)
 		if err != nil {
-			return nil, "", usagef("--topo %s: %v", *t.topo, strings.TrimPrefix(err.Error(), "topofile: "))
+			return nil, "", usagef("--topo %s: %v", clip(*t.topo), strings.TrimPrefix(err.Error(), "topofile: "))
 		}
 		return f, "--topo " + *t.topo, nil
 	case len(args) == 0:
@@ -151,6 +153,9 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	}
 	f, src, err := tf.load(rest)
 	if err != nil {
+		return err
+	}
+	if err := checkNeighbours(f, src); err != nil {
 		return err
 	}
 	if err := privileged(); err != nil {
@@ -284,4 +289,48 @@ func (p *progress) clear() {
 		fmt.Fprint(p.w, "\r\033[K")
 		p.shown = false
 	}
+}
+
+// gcThresh3 is the sysctl that bounds the kernel's IPv4 neighbour table; a
+// variable for tests.
+var gcThresh3 = "/proc/sys/net/ipv4/neigh/default/gc_thresh3"
+
+// checkNeighbours refuses a pingall whose neighbour entries would pass the
+// machine's limit: the IPv4 neighbour table is one for the whole machine,
+// shared by every namespace, and when it is full the kernel refuses new
+// entries everywhere ("neighbour table overflow"), breaking the networking
+// of everything else that runs, not only this topology's. The sysctl is
+// read, never written.
+func checkNeighbours(f *topofile.File, src string) error {
+	if !f.Expect.PingAll || rootless.InChild() { // the parent checked
+		return nil
+	}
+	n := len(f.Hosts)
+	need := n * (n - 1) // every host learns every other's address
+	b, err := os.ReadFile(gcThresh3)
+	if err != nil {
+		return nil // a namespace that does not show it: nothing to compare with
+	}
+	limit, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || need <= limit {
+		return nil
+	}
+	raise := 1024
+	for raise < 2*need {
+		raise *= 2
+	}
+	return fail(exitUsage, "%s: pingall between %d hosts needs %d IPv4 neighbour entries, over this machine's limit net.ipv4.neigh.default.gc_thresh3 = %d, which every namespace on the machine shares: past it the kernel drops new neighbours everywhere and other programs lose their network too; use fewer hosts, or as root raise the limit first (sysctl -w net.ipv4.neigh.default.gc_thresh3=%d, with gc_thresh2 and gc_thresh1 below it)", src, n, need, limit, raise)
+}
+
+// clip shortens a value of the command line shown in a message, as
+// topofile.Quote does the values of files.
+func clip(s string) string {
+	if len(s) <= 80 {
+		return s
+	}
+	i := 64
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return fmt.Sprintf("%s… (%d bytes)", s[:i], len(s))
 }

@@ -21,13 +21,25 @@ import (
 // Conn is a NETLINK_ROUTE socket of the namespace it was opened in. Its
 // methods are safe for concurrent use; requests are serialised.
 type Conn struct {
-	mu sync.Mutex
-	fd int
+	mu    sync.Mutex
+	fd    int
+	batch int // most requests sent before their acknowledgements are read
 }
 
 // bufs holds receive buffers, shared: a topology may hold a thousand Conns.
 // 32 KiB fits the largest message a dump sends.
 var bufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+// The kernel handles every request of a send before the sender reads
+// anything, and drops the acknowledgements that do not fit the socket's
+// receive buffer (the reader then gets ENOBUFS). An acknowledgement costs
+// about 768 bytes of that buffer (measured: 277 fit the default 208 KiB), a
+// refusal with the kernel's message somewhat more, so a batch is held to
+// one acknowledgement per ackCost bytes of the buffer, and to maxBatch.
+const (
+	ackCost  = 2048
+	maxBatch = 64
+)
 
 // Open opens a rtnetlink socket in the calling thread's network namespace.
 func Open() (*Conn, error) {
@@ -42,7 +54,45 @@ func Open() (*Conn, error) {
 	// The kernel's explanation of an error ("Invalid ifindex"), when it has one.
 	unix.SetsockoptInt(fd, unix.SOL_NETLINK, unix.NETLINK_EXT_ACK, 1)
 	unix.SetsockoptInt(fd, unix.SOL_NETLINK, unix.NETLINK_CAP_ACK, 1)
-	return &Conn{fd: fd}, nil
+	c := &Conn{fd: fd}
+	c.sizeBatch()
+	return c, nil
+}
+
+// sizeBatch bounds the batches by the socket's receive buffer.
+func (c *Conn) sizeBatch() {
+	c.batch = maxBatch
+	if rcv, err := unix.GetsockoptInt(c.fd, unix.SOL_SOCKET, unix.SO_RCVBUF); err == nil {
+		c.batch = min(maxBatch, max(1, rcv/ackCost))
+	}
+}
+
+// SetReadBuffer sets the socket's receive buffer (SO_RCVBUF) and bounds the
+// batches by it. Tests use it to provoke lost acknowledgements.
+func (c *Conn) SetReadBuffer(bytes int) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.fd < 0 {
+		return errClosed
+	}
+	if err := unix.SetsockoptInt(c.fd, unix.SOL_SOCKET, unix.SO_RCVBUF, bytes); err != nil {
+		return fmt.Errorf("netlink SO_RCVBUF: %w", err)
+	}
+	c.sizeBatch()
+	return nil
+}
+
+// SetBatch overrides how many requests Exec sends before reading their
+// acknowledgements; n < 1 restores the bound derived from the receive
+// buffer. Tests use it to send more than the buffer holds.
+func (c *Conn) SetBatch(n int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if n < 1 {
+		c.sizeBatch()
+		return
+	}
+	c.batch = n
 }
 
 // Close closes the socket.
@@ -56,6 +106,8 @@ func (c *Conn) Close() error {
 	c.fd = -1
 	return err
 }
+
+var errClosed = errors.New("netlink socket closed")
 
 var seq atomic.Uint32
 
@@ -87,59 +139,142 @@ func (e *Error) Error() string {
 // Unwrap returns the errno, so that errors.Is(err, unix.EEXIST) works.
 func (e *Error) Unwrap() error { return e.Errno }
 
-// Exec sends the requests in one system call and waits for every
-// acknowledgement. The kernel handles them in order, whatever happens to the
-// previous ones; Exec returns one error per request (nil for success) and
-// an error of its own if the exchange itself failed.
+// ErrNotSent is the outcome of a request that Exec did not send, because an
+// earlier request of its call failed.
+var ErrNotSent = errors.New("not sent: an earlier request failed")
+
+// ExchangeError is a failure of the exchange itself (a send or a receive),
+// not a refusal by the kernel. At is the first request whose outcome is
+// unknown: every request before it was acknowledged (with its result in
+// Exec's errors); it and the ones after it of its batch may or may not have
+// been carried out.
+type ExchangeError struct {
+	At  int
+	Err error
+}
+
+func (e *ExchangeError) Error() string {
+	return fmt.Sprintf("outcome unknown, no acknowledgement: %v", e.Err)
+}
+
+func (e *ExchangeError) Unwrap() error { return e.Err }
+
+// Exec sends the requests and waits for every acknowledgement. They go in
+// batches, each one system call, small enough for the socket's receive
+// buffer to hold all the acknowledgements of a batch. The kernel handles the
+// requests of a batch in order, whatever happens to the previous ones; Exec
+// sends no further batch after one with a refused request.
+//
+// Exec returns one error per request: nil for success, the kernel's *Error,
+// or ErrNotSent. If the exchange itself fails it also returns an
+// *ExchangeError saying where; the errors before that point are still
+// filled in.
 func (c *Conn) Exec(reqs ...*Request) ([]error, error) {
-	var out []byte
-	want := map[uint32]int{}
-	for i, r := range reqs {
-		out = append(out, r.req.Serialize()...)
-		want[r.req.Seq] = i
-	}
 	errs := make([]error, len(reqs))
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.fd < 0 {
-		return nil, errors.New("netlink socket closed")
-	}
-	if err := unix.Sendto(c.fd, out, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
-		return nil, fmt.Errorf("netlink send: %w", err)
+		for k := range errs {
+			errs[k] = ErrNotSent
+		}
+		return errs, &ExchangeError{At: 0, Err: errClosed}
 	}
 	bp := bufs.Get().(*[]byte)
 	defer bufs.Put(bp)
-	for len(want) > 0 {
-		msgs, err := c.receive(*bp)
+	for start := 0; start < len(reqs); start += c.batch {
+		end := min(start+c.batch, len(reqs))
+		refused, err := c.exchange(reqs[start:end], errs[start:end], *bp)
 		if err != nil {
-			return nil, err
-		}
-		for _, m := range msgs {
-			i, ok := want[m.Header.Seq]
-			if !ok || m.Header.Type != unix.NLMSG_ERROR {
-				continue
+			for k := end; k < len(reqs); k++ {
+				errs[k] = ErrNotSent
 			}
-			delete(want, m.Header.Seq)
-			errs[i] = ackError(m.Data)
+			err.At += start
+			return errs, err
+		}
+		if refused {
+			for k := end; k < len(reqs); k++ {
+				errs[k] = ErrNotSent
+			}
+			break
 		}
 	}
 	return errs, nil
 }
 
-// Do sends the requests in one system call and returns the first error.
+// exchange sends one batch and reads its acknowledgements into errs. It
+// reports whether the kernel refused a request.
+func (c *Conn) exchange(reqs []*Request, errs []error, buf []byte) (bool, *ExchangeError) {
+	var out []byte
+	want := make(map[uint32]int, len(reqs))
+	for i, r := range reqs {
+		out = append(out, r.req.Serialize()...)
+		want[r.req.Seq] = i
+	}
+	if err := unix.Sendto(c.fd, out, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+		return false, &ExchangeError{At: 0, Err: fmt.Errorf("netlink send: %w", err)}
+	}
+	refused := false
+	for len(want) > 0 {
+		msgs, err := c.receive(buf, 0)
+		if err != nil {
+			if errors.Is(err, unix.ENOBUFS) {
+				// Some acknowledgements were dropped, the others are
+				// queued: read those to learn how far the answers got.
+				for {
+					msgs, err := c.receive(buf, unix.MSG_DONTWAIT)
+					if err != nil {
+						break
+					}
+					refused = acks(msgs, want, errs) || refused
+				}
+			}
+			first := len(reqs)
+			for _, i := range want {
+				first = min(first, i)
+			}
+			return refused, &ExchangeError{At: first, Err: err}
+		}
+		refused = acks(msgs, want, errs) || refused
+	}
+	return refused, nil
+}
+
+// acks records the acknowledgements among msgs in errs and removes them from
+// want. It reports whether one was a refusal.
+func acks(msgs []syscall.NetlinkMessage, want map[uint32]int, errs []error) bool {
+	refused := false
+	for _, m := range msgs {
+		i, ok := want[m.Header.Seq]
+		if !ok || m.Header.Type != unix.NLMSG_ERROR {
+			continue
+		}
+		delete(want, m.Header.Seq)
+		if errs[i] = ackError(m.Data); errs[i] != nil {
+			refused = true
+		}
+	}
+	return refused
+}
+
+// Do sends the requests as Exec does and returns the first error.
 func (c *Conn) Do(reqs ...*Request) error {
 	errs, err := c.Exec(reqs...)
 	if err != nil {
 		return err
 	}
-	return errors.Join(errs...)
+	for _, e := range errs {
+		if e != nil {
+			return e
+		}
+	}
+	return nil
 }
 
 // receive reads one datagram into buf and parses it; the messages point
 // into buf.
-func (c *Conn) receive(buf []byte) ([]syscall.NetlinkMessage, error) {
+func (c *Conn) receive(buf []byte, flags int) ([]syscall.NetlinkMessage, error) {
 	for {
-		n, _, err := unix.Recvfrom(c.fd, buf, 0)
+		n, _, err := unix.Recvfrom(c.fd, buf, flags)
 		if err == unix.EINTR {
 			continue
 		}
@@ -188,8 +323,10 @@ func trimNUL(b []byte) []byte {
 // LinkState is what readiness needs to know about a link.
 type LinkState struct {
 	Index     int
+	Name      string
 	Up        bool  // administratively up (IFF_UP)
 	OperState uint8 // IF_OPER_*; 6 is up
+	PortState uint8 // of a bridge port: BR_STATE_* (PortListening, ...); 0 otherwise
 }
 
 // OperUp is the IF_OPER_UP operational state.
@@ -225,7 +362,7 @@ func (c *Conn) links(index int) ([]LinkState, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.fd < 0 {
-		return nil, errors.New("netlink socket closed")
+		return nil, errClosed
 	}
 	if err := unix.Sendto(c.fd, r.Serialize(), 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
 		return nil, fmt.Errorf("netlink send: %w", err)
@@ -234,7 +371,7 @@ func (c *Conn) links(index int) ([]LinkState, error) {
 	bp := bufs.Get().(*[]byte)
 	defer bufs.Put(bp)
 	for {
-		msgs, err := c.receive(*bp)
+		msgs, err := c.receive(*bp, 0)
 		if err != nil {
 			return nil, err
 		}
@@ -274,8 +411,17 @@ func ParseLink(b []byte) (LinkState, bool) {
 		return ls, false
 	}
 	for _, a := range attrs {
-		if a.Attr.Type == unix.IFLA_OPERSTATE && len(a.Value) > 0 {
-			ls.OperState = a.Value[0]
+		switch a.Attr.Type & nl.NLA_TYPE_MASK {
+		case unix.IFLA_OPERSTATE:
+			if len(a.Value) > 0 {
+				ls.OperState = a.Value[0]
+			}
+		case unix.IFLA_IFNAME:
+			ls.Name = string(trimNUL(a.Value))
+		case unix.IFLA_LINKINFO: // a bridge port's state, in a dump
+			ls.PortState = portState(a.Value, true)
+		case unix.IFLA_PROTINFO: // the same, in a bridge's AF_BRIDGE notification
+			ls.PortState = portState(a.Value, false)
 		}
 	}
 	return ls, true
@@ -346,7 +492,8 @@ type Bridge struct {
 	Index         int
 	Up            bool
 	VLANFiltering bool
-	NoSnooping    bool // multicast snooping off
+	NoSnooping    bool         // multicast snooping off
+	Data          []*nl.RtAttr // further IFLA_BR_* attributes, applied in the kernel's order
 }
 
 // AddBridge makes a Linux bridge.
@@ -364,6 +511,9 @@ func AddBridge(b Bridge) *Request {
 	}
 	if b.NoSnooping {
 		data.AddRtAttr(nl.IFLA_BR_MCAST_SNOOPING, []byte{0})
+	}
+	for _, at := range b.Data {
+		data.AddChild(at)
 	}
 	r.req.AddData(info)
 	return r

@@ -216,3 +216,60 @@ func TestErrorsCarryErrnoAndKernelMessage(t *testing.T) {
 		t.Errorf("links %v (%v), want lo up", ls, err)
 	}
 }
+
+// More requests than the socket's receive buffer has room to acknowledge at
+// once all get their answer: Exec sends them in batches.
+func TestExecMoreRequestsThanTheBufferHolds(t *testing.T) {
+	s := newSpace(t)
+	reqs := make([]*fastnl.Request, 2000)
+	for k := range reqs {
+		reqs[k] = fastnl.SetUp(1)
+	}
+	reqs[1500] = fastnl.SetUp(999)
+	errs, err := s.c.Exec(reqs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, e := range errs {
+		switch {
+		case k < 1500 && e != nil:
+			t.Fatalf("request %d: %v", k, e)
+		case k == 1500 && !errors.Is(e, unix.ENODEV):
+			t.Fatalf("request %d (link 999 up): %v, want ENODEV", k, e)
+		case k > 1500 && e != nil && e != fastnl.ErrNotSent:
+			t.Fatalf("request %d after the refusal: %v, want nil or ErrNotSent", k, e)
+		}
+	}
+}
+
+// When acknowledgements are lost, Exec says from which request on the
+// outcome is unknown, and the answers before it are kept.
+func TestExecLostAcknowledgements(t *testing.T) {
+	s := newSpace(t)
+	if err := s.c.SetReadBuffer(1); err != nil { // the kernel's minimum
+		t.Fatal(err)
+	}
+	s.c.SetBatch(100)
+	reqs := make([]*fastnl.Request, 100)
+	for k := range reqs {
+		reqs[k] = fastnl.SetUp(1)
+	}
+	errs, err := s.c.Exec(reqs...)
+	var xerr *fastnl.ExchangeError
+	if !errors.As(err, &xerr) || !errors.Is(err, unix.ENOBUFS) {
+		t.Fatalf("Exec with a %d-request batch and a minimal buffer: %v, want an ExchangeError wrapping ENOBUFS", len(reqs), err)
+	}
+	if xerr.At < 1 || xerr.At >= len(reqs) {
+		t.Fatalf("outcome unknown from request %d, want some acknowledged and some lost", xerr.At)
+	}
+	for k, e := range errs[:xerr.At] {
+		if e != nil {
+			t.Errorf("request %d, acknowledged: %v", k, e)
+		}
+	}
+	// The socket still works, with batches bounded by its buffer again.
+	s.c.SetBatch(0)
+	if errs, err := s.c.Exec(reqs...); err != nil || errors.Join(errs...) != nil {
+		t.Fatalf("after the loss: %v %v", err, errors.Join(errs...))
+	}
+}

@@ -89,6 +89,7 @@ type Stats struct {
 	Captured    uint64 // frames read from the socket
 	Evicted     uint64 // frames dropped by Limit or LimitBytes to make room
 	KernelDrops uint64 // frames the kernel dropped because the socket buffer was full
+	Unstamped   uint64 // frames the kernel gave no receive timestamp; their Time is the time of reading
 }
 
 // Capture records the frames crossing one interface. All methods are safe
@@ -139,6 +140,10 @@ func Open(iface string, opts ...Option) (*Capture, error) {
 	// Protocol 0 at creation: the socket receives nothing until bind names
 	// both the protocol and the interface, so no frame from another
 	// interface slips in first.
+	// Receive timestamps are on (and stay on) before the socket can see a
+	// frame; where that cannot be confirmed, Stats.Unstamped counts the
+	// frames that came without one.
+	_ = stampingOn()
 	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("capture %s: socket(AF_PACKET): %w", iface, err)
@@ -178,8 +183,11 @@ func (c *Capture) setup(fd int) error {
 	default:
 		return fmt.Errorf("hardware type %d not supported", hwType)
 	}
-	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1); err != nil {
-		return fmt.Errorf("SO_TIMESTAMPNS: %w", err)
+	// SO_TIMESTAMPING, not SO_TIMESTAMPNS: for a frame the kernel did not
+	// stamp on arrival, SO_TIMESTAMPNS hands out the time of reading as if
+	// it were one (see stamp.go).
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPING, tsFlags); err != nil {
+		return fmt.Errorf("SO_TIMESTAMPING: %w", err)
 	}
 	if c.cfg.bufferSize > 0 {
 		// SO_RCVBUFFORCE passes rmem_max with CAP_NET_ADMIN; SO_RCVBUF is capped.
@@ -232,7 +240,7 @@ func (c *Capture) read() {
 	r := receiver{
 		c:   c,
 		buf: make([]byte, c.cfg.snapLen),
-		oob: make([]byte, unix.CmsgSpace(int(unsafe.Sizeof(unix.Timespec{})))),
+		oob: make([]byte, unix.CmsgSpace(3*int(unsafe.Sizeof(unix.Timespec{})))),
 	}
 	for {
 		var rerr error
@@ -276,8 +284,14 @@ func (r *receiver) recv(fd int, until time.Time) error {
 	default:
 		return err
 	}
+	t, stamped := packetTime(r.oob[:oobn])
+	if !stamped {
+		r.c.mu.Lock()
+		r.c.stats.Unstamped++
+		r.c.mu.Unlock()
+	}
 	p := Packet{
-		Time:      packetTime(r.oob[:oobn]),
+		Time:      t,
 		Interface: r.c.iface,
 		Length:    n,
 	}
@@ -317,24 +331,17 @@ func (c *Capture) fail(err error) {
 }
 
 // packetTime returns the kernel's receive timestamp from the control
-// message, or now when there is none or it is not wall-clock time (a
-// departure time set by the fq qdisc on an outgoing frame).
-func packetTime(oob []byte) time.Time {
+// message and true, or now and false when there is none or it is not
+// wall-clock time (a departure time set by the fq qdisc on an outgoing
+// frame).
+func packetTime(oob []byte) (time.Time, bool) {
 	now := time.Now()
-	msgs, err := unix.ParseSocketControlMessage(oob)
-	if err != nil {
-		return now
-	}
-	for _, m := range msgs {
-		if m.Header.Level == unix.SOL_SOCKET && m.Header.Type == unix.SCM_TIMESTAMPNS && len(m.Data) >= int(unsafe.Sizeof(unix.Timespec{})) {
-			ts := *(*unix.Timespec)(unsafe.Pointer(&m.Data[0]))
-			t := time.Unix(ts.Unix())
-			if d := now.Sub(t); d >= 0 && d < time.Minute {
-				return t
-			}
+	if t, ok := kernelTime(oob); ok {
+		if d := now.Sub(t); d >= 0 && d < time.Minute {
+			return t, true
 		}
 	}
-	return now
+	return now, false
 }
 
 func (c *Capture) add(p Packet) {

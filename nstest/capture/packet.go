@@ -103,7 +103,7 @@ type ARPHeader struct {
 // decoded fields are zero when the frame does not carry that layer; Data is
 // shared with the capture and must not be modified.
 type Packet struct {
-	Time      time.Time // kernel receive timestamp, or time of reading when the kernel gave none
+	Time      time.Time // kernel receive timestamp; the time of reading only where the kernel gave none, counted in Stats.Unstamped
 	Outgoing  bool      // sent by the captured interface's host (PACKET_OUTGOING)
 	Interface string    // name of the interface the frame crossed
 	Node      string    // node holding the interface, when the capture was opened with Node

@@ -122,8 +122,12 @@ func describeRule(r *nftables.Rule) string {
 }
 
 // describeExpr renders one expression of a rule this package did not make:
-// the expression kind and its non-zero fields.
+// a verdict as nft writes it, anything else as the expression kind and its
+// non-zero fields.
 func describeExpr(e expr.Any) string {
+	if v, ok := e.(*expr.Verdict); ok {
+		return verdictName(v)
+	}
 	v := reflect.Indirect(reflect.ValueOf(e))
 	name := strings.ToLower(v.Type().Name())
 	var fields []string
@@ -139,4 +143,34 @@ func describeExpr(e expr.Any) string {
 		fields = append(fields, strings.ToLower(v.Type().Field(i).Name)+"="+val)
 	}
 	return "[" + strings.Join(append([]string{name}, fields...), " ") + "]"
+}
+
+// verdictName writes a verdict as nft does. It cannot go through the generic
+// path: drop is verdict 0, a zero field that would be left out.
+func verdictName(v *expr.Verdict) string {
+	switch v.Kind {
+	case expr.VerdictDrop:
+		return "drop"
+	case expr.VerdictAccept:
+		return "accept"
+	case expr.VerdictStolen:
+		return "stolen"
+	case expr.VerdictQueue:
+		return "queue"
+	case expr.VerdictRepeat:
+		return "repeat"
+	case expr.VerdictStop:
+		return "stop"
+	case expr.VerdictContinue:
+		return "continue"
+	case expr.VerdictBreak:
+		return "break"
+	case expr.VerdictReturn:
+		return "return"
+	case expr.VerdictJump:
+		return "jump " + v.Chain
+	case expr.VerdictGoto:
+		return "goto " + v.Chain
+	}
+	return fmt.Sprintf("verdict %d", v.Kind)
 }

@@ -34,6 +34,7 @@
 // A file is one YAML document: a mapping with these keys, all optional.
 //
 //	name:     the topology's name; defaults to the file name without extension
+//	          (made a valid name: 06-x.yaml gives topo-06-x; see NameFromFile)
 //	bridges:  list of bridges
 //	hosts:    list of nodes
 //	routers:  list of nodes that also forward IPv4 and IPv6

@@ -168,7 +168,7 @@ func Preset(spec string) (*File, error) {
 		p = strings.TrimSpace(p)
 		n, err := strconv.Atoi(p)
 		if err != nil {
-			return nil, fmt.Errorf("topofile: preset %q: argument %d %q: want a whole number", spec, i+1, p)
+			return nil, fmt.Errorf("topofile: preset %s: argument %d %s: want a whole number", Quote(spec), i+1, Quote(p))
 		}
 		args = append(args, n)
 	}
@@ -204,10 +204,10 @@ func Preset(spec string) (*File, error) {
 			f, err = tree(arg(0, 1), arg(1, 2))
 		}
 	default:
-		return nil, fmt.Errorf("topofile: preset %q: unknown topology %q (want minimal, single,N, linear,K[,N] or tree,DEPTH[,FANOUT])", spec, kind)
+		return nil, fmt.Errorf("topofile: preset %s: unknown topology %s (want minimal, single,N, linear,K[,N] or tree,DEPTH[,FANOUT])", Quote(spec), Quote(kind))
 	}
 	if err != nil {
-		return nil, fmt.Errorf("topofile: preset %q: %w", spec, err)
+		return nil, fmt.Errorf("topofile: preset %s: %w", Quote(spec), err)
 	}
 	return f, nil
 }

@@ -16,7 +16,7 @@ import (
 
 // Parse reads a topology file from data and validates it. filename is used
 // in error messages only (and for the topology's name when the file has no
-// "name" key).
+// "name" key: see NameFromFile).
 //
 // Parse reports every error it finds, joined with errors.Join and sorted by
 // position, in two stages: first all YAML syntax, type and key errors; only
@@ -51,12 +51,33 @@ func Parse(filename string, data []byte) (f *File, err error) {
 		return nil, joinErrors(d.errs)
 	}
 	if f.Name == "" {
-		f.Name = strings.TrimSuffix(filepath.Base(filename), filepath.Ext(filename))
+		f.Name = NameFromFile(filename)
 	}
 	if err := f.Validate(); err != nil {
 		return nil, err
 	}
 	return f, nil
+}
+
+var notInName = regexp.MustCompile(`[^A-Za-z0-9_.-]+`)
+
+// NameFromFile returns the name a topology read from filename has when the
+// file gives none: the file's name without its directory and extension,
+// made a valid topology name: other characters become '-', and a name that
+// does not start with a letter ("06-x.yaml") gets "topo-" in front.
+func NameFromFile(filename string) string {
+	s := strings.TrimSuffix(filepath.Base(filename), filepath.Ext(filename))
+	s = strings.Trim(notInName.ReplaceAllString(s, "-"), "-")
+	if s == "" {
+		return "topology"
+	}
+	if !validName(s) {
+		s = "topo-" + s
+	}
+	if len(s) > MaxNameLen {
+		s = strings.TrimRight(s[:MaxNameLen], "-")
+	}
+	return s
 }
 
 var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
@@ -72,6 +93,10 @@ func yamlError(filename string, err error) error {
 	return &Error{File: filename, Msg: "invalid YAML: " + strings.TrimPrefix(msg, "yaml: ")}
 }
 
+// MaxErrors bounds the errors Parse and Validate return: the first
+// MaxErrors by position, then one that says how many more there were.
+const MaxErrors = 20
+
 func joinErrors(errs []*Error) error {
 	if len(errs) == 0 {
 		return nil
@@ -83,9 +108,13 @@ func joinErrors(errs []*Error) error {
 		}
 		return a.Col < b.Col
 	})
-	list := make([]error, len(errs))
-	for i, e := range errs {
+	n := min(len(errs), MaxErrors)
+	list := make([]error, n, n+1)
+	for i, e := range errs[:n] {
 		list[i] = e
+	}
+	if more := len(errs) - n; more > 0 {
+		list = append(list, &Error{File: errs[0].File, Msg: fmt.Sprintf("and %d more errors", more)})
 	}
 	return errors.Join(list...)
 }
@@ -97,7 +126,7 @@ type decoder struct {
 }
 
 func (d *decoder) errorf(n *yaml.Node, format string, args ...any) {
-	d.errs = append(d.errs, &Error{File: d.file, Pos: pos(n), Msg: fmt.Sprintf(format, args...)})
+	d.errs = append(d.errs, &Error{File: d.file, Pos: pos(n), Msg: sprintf(format, args...)})
 }
 
 func pos(n *yaml.Node) Pos { return Pos{n.Line, n.Column} }
@@ -122,15 +151,15 @@ func describe(n *yaml.Node) string {
 		case "!!null":
 			return "nothing"
 		case "!!str":
-			return fmt.Sprintf("string %q", n.Value)
+			return "string " + Quote(n.Value)
 		case "!!int":
-			return fmt.Sprintf("integer %s", n.Value)
+			return "integer " + clip(n.Value)
 		case "!!bool":
-			return fmt.Sprintf("boolean %s", n.Value)
+			return "boolean " + clip(n.Value)
 		case "!!float":
-			return fmt.Sprintf("number %s", n.Value)
+			return "number " + clip(n.Value)
 		default:
-			return fmt.Sprintf("%s %q", n.ShortTag(), n.Value)
+			return sprintf("%s %q", n.ShortTag(), n.Value)
 		}
 	}
 	return "an unknown YAML node"
@@ -245,7 +274,7 @@ func (d *decoder) integer(n *yaml.Node, what string, dst *int) {
 	}
 	var v int64
 	if err := n.Decode(&v); err != nil || v < -1<<31 || v > 1<<31-1 {
-		d.errorf(n, "%s: integer %s out of range", what, n.Value)
+		d.errorf(n, "%s: integer %s out of range", what, clip(n.Value))
 		return
 	}
 	*dst = int(v)
@@ -323,7 +352,7 @@ func (d *decoder) file_(doc *yaml.Node, f *File) {
 // while its name is unknown.
 func itemName(kind, list string, i int, n *yaml.Node) string {
 	if name := scalarKey(n, "name"); name != "" {
-		return fmt.Sprintf("%s %q", kind, name)
+		return sprintf("%s %q", kind, name)
 	}
 	return fmt.Sprintf("%s[%d]", list, i)
 }
@@ -381,7 +410,7 @@ func (d *decoder) link(i int, n *yaml.Node) Link {
 	l := Link{Pos: pos(n), at: positions{}}
 	what := fmt.Sprintf("links[%d]", i)
 	if a, b := scalarKey(n, "a"), scalarKey(n, "b"); a != "" && b != "" {
-		what = fmt.Sprintf("link %s-%s", a, b)
+		what = fmt.Sprintf("link %s-%s", clip(a), clip(b))
 	}
 	d.mapping(n, what, []field{
 		{"a", func(v *yaml.Node) { l.at["a"] = pos(v); d.str(v, what+": a", &l.A) }},
@@ -449,11 +478,11 @@ func ParseCheck(s string) (Check, error) {
 	from, to = strings.TrimSpace(from), strings.TrimSpace(to)
 	switch {
 	case !ok:
-		return Check{}, fmt.Errorf("%q: want \"from -> to\"", s)
+		return Check{}, fmt.Errorf("%s: want \"from -> to\"", Quote(s))
 	case strings.Contains(to, "->"):
-		return Check{}, fmt.Errorf("%q: more than one \"->\"", s)
+		return Check{}, fmt.Errorf("%s: more than one \"->\"", Quote(s))
 	case from == "" || to == "":
-		return Check{}, fmt.Errorf("%q: want \"from -> to\" with both sides named", s)
+		return Check{}, fmt.Errorf("%s: want \"from -> to\" with both sides named", Quote(s))
 	}
 	return Check{From: from, To: to}, nil
 }

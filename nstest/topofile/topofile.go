@@ -2,6 +2,7 @@ package topofile
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"strings"
 )
@@ -146,12 +147,30 @@ func (e *Error) Error() string {
 	return b.String()
 }
 
-// ParseFile reads and parses the topology file at path.
+// MaxFileSize bounds the size of a topology file ParseFile reads: 8 MiB,
+// several times a file of MaxGeneratedHosts hosts.
+const MaxFileSize = 8 << 20
+
+// ParseFile reads and parses the topology file at path, which may be any
+// file that can be read (a pipe, /dev/stdin) up to MaxFileSize bytes.
 // Error messages name the file as path was given.
 func ParseFile(path string) (*File, error) {
-	data, err := os.ReadFile(path)
+	fh, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("topofile: %w", err)
+	}
+	defer fh.Close()
+	if st, err := fh.Stat(); err == nil && st.Mode().IsRegular() && st.Size() > MaxFileSize {
+		return nil, &Error{File: path, Msg: fmt.Sprintf("file is %d bytes, over the limit of %d bytes (%d MiB) for a topology file", st.Size(), MaxFileSize, MaxFileSize>>20)}
+	}
+	// Read one byte more than allowed, to tell a file at the limit from
+	// one past it: files such as /dev/zero have no size until read.
+	data, err := io.ReadAll(io.LimitReader(fh, MaxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("topofile: %w", err)
+	}
+	if len(data) > MaxFileSize {
+		return nil, &Error{File: path, Msg: fmt.Sprintf("more than %d bytes (%d MiB), the limit for a topology file", MaxFileSize, MaxFileSize>>20)}
 	}
 	return Parse(path, data)
 }

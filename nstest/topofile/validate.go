@@ -4,9 +4,10 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/nstest/harness/nstest"
 )
 
 const (
@@ -22,10 +23,12 @@ const (
 	MinIPv6MTU = 1280
 )
 
-// nameRE is what a bridge, host or router name may look like: it starts
-// with a letter so that it never reads as an address, and it holds no ':'
-// so that "name:port" is unambiguous.
-var nameRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_.-]*$`)
+// validName reports whether name follows the one rule for names of nodes
+// and topologies, nstest.ValidName's, leaving aside its length (bridges have
+// a shorter limit, checked apart).
+func validName(name string) bool {
+	return nstest.ValidName("", name[:min(len(name), MaxNameLen)]) == nil
+}
 
 // Validate checks the whole topology and returns every problem found,
 // joined with errors.Join and sorted by position; nil when it is sound.
@@ -68,7 +71,7 @@ type owner struct {
 }
 
 func (v *validator) errorf(p Pos, format string, args ...any) {
-	v.errs = append(v.errs, &Error{File: v.f.filename, Pos: p, Msg: fmt.Sprintf(format, args...)})
+	v.errs = append(v.errs, &Error{File: v.f.filename, Pos: p, Msg: sprintf(format, args...)})
 }
 
 // where renders a position for "declared at ..." notes.
@@ -84,7 +87,7 @@ func (v *validator) where(p Pos) string {
 
 func (v *validator) run() {
 	f := v.f
-	if f.Name != "" && (!nameRE.MatchString(f.Name) || len(f.Name) > MaxNameLen) {
+	if f.Name != "" && nstest.ValidName("topology", f.Name) != nil {
 		v.errorf(Pos{}, "topology name %q: want a letter, then letters, digits, '.', '-' or '_', at most %d bytes", f.Name, MaxNameLen)
 	}
 	// Names first, so that references can be checked whatever the order.
@@ -102,7 +105,7 @@ func (v *validator) run() {
 	}
 	for i := range f.Bridges {
 		b := &f.Bridges[i]
-		what := fmt.Sprintf("bridge %q", b.Name)
+		what := sprintf("bridge %q", b.Name)
 		switch b.Kind {
 		case "", KindLinux, KindOVS:
 		default:
@@ -133,7 +136,7 @@ func (v *validator) declare(kind, name string, p Pos, max int) {
 	case name == "":
 		v.errorf(p, "%s with an empty name", kind)
 		return
-	case !nameRE.MatchString(name):
+	case !validName(name):
 		v.errorf(p, "%s %q: bad name: want a letter, then letters, digits, '.', '-' or '_'", kind, name)
 	case len(name) > max && kind == "bridge":
 		v.errorf(p, "bridge %q: name is %d bytes, over the %d-byte limit of Linux interface names", name, len(name), max)
@@ -151,9 +154,9 @@ func (v *validator) declare(kind, name string, p Pos, max int) {
 
 func (v *validator) what(name string) string {
 	if d, ok := v.kinds[name]; ok {
-		return fmt.Sprintf("%s %q", d.kind, name)
+		return sprintf("%s %q", d.kind, name)
 	}
-	return fmt.Sprintf("%q", name)
+	return Quote(name)
 }
 
 // addr checks one interface address and records its owner.
@@ -229,7 +232,7 @@ func (v *validator) connections(n *Node) {
 	if kind == "" {
 		kind = "host"
 	}
-	what := fmt.Sprintf("%s %q", kind, n.Name)
+	what := sprintf("%s %q", kind, n.Name)
 	for i := range n.Connect {
 		c := &n.Connect[i]
 		bp := c.at.of("bridge", c.Pos)
@@ -268,7 +271,7 @@ func (v *validator) links() {
 	}
 	for i := range v.f.Links {
 		l := &v.f.Links[i]
-		what := fmt.Sprintf("link %s-%s", l.A, l.B)
+		what := fmt.Sprintf("link %s-%s", clip(l.A), clip(l.B))
 		ka, oka := v.kinds[l.A]
 		kb, okb := v.kinds[l.B]
 		for _, end := range []struct {
@@ -325,7 +328,7 @@ func (v *validator) links() {
 }
 
 func (v *validator) routes(n *Node) {
-	what := fmt.Sprintf("%s %q", v.kinds[n.Name].kind, n.Name)
+	what := sprintf("%s %q", v.kinds[n.Name].kind, n.Name)
 	seen := map[string]Pos{}
 	for i := range n.Routes {
 		r := &n.Routes[i]
@@ -439,7 +442,7 @@ func (v *validator) expect() {
 // check validates one expectation; reachable ones must have addresses at
 // both ends, tcp ones a port and a node to listen on.
 func (v *validator) check(what string, c Check, reachable, tcp bool) bool {
-	what = fmt.Sprintf("%s %q", what, c.String())
+	what = sprintf("%s %q", what, c.String())
 	ok := true
 	// The source: a node, or a bridge standing for the fabric namespace.
 	if d, known := v.kinds[c.From]; !known {
