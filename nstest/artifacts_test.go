@@ -117,7 +117,7 @@ func TestArtifactsOfFailingTest(t *testing.T) {
 			path = append(path, p.Node+":"+p.Interface+map[bool]string{false: " In", true: " Out"}[p.Outgoing])
 		}
 	}
-	assert.Equal(t, []string{"ns1:eth0 Out", "fabric:ns1-eth0 In", "fabric:ns2-eth0 Out", "ns2:eth0 In"}, path,
+	assert.Equal(t, []string{"ns1:eth0 Out", "fabric:ns1+eth0 In", "fabric:ns2+eth0 Out", "ns2:eth0 In"}, path,
 		"the first echo request's path in all.pcapng")
 }
 

@@ -122,7 +122,7 @@ func (g *CaptureGroup) Count(fs ...capture.Filter) int {
 // "host:iface In". With a filter that selects one packet (an echo request
 // by ID and sequence number), it is the packet's path through the topology:
 //
-//	[ns1:eth0 Out fabric:ns1-eth0 In fabric:r1-eth0 Out r1:eth0 In r1:eth1 Out ...]
+//	[ns1:eth0 Out fabric:ns1+eth0 In fabric:r1+eth0 Out r1:eth0 In r1:eth1 Out ...]
 func (g *CaptureGroup) Path(fs ...capture.Filter) []string {
 	var path []string
 	for _, p := range g.Packets(fs...) {

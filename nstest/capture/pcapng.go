@@ -234,8 +234,8 @@ func WritePcapng(w io.Writer, caps ...*Capture) error {
 		id, err := pw.AddInterface(PcapngInterface{
 			Name:        pcapngName(c.cfg.node, c.iface),
 			Description: describeInterface(c.cfg.node, c.iface),
-			Comment: fmt.Sprintf("%d packets kept of %d captured (%d evicted by the capture's limit, %d dropped by the kernel)",
-				len(pkts), st.Captured, st.Evicted, st.KernelDrops),
+			Comment: fmt.Sprintf("%d packets kept of %d captured (%d evicted by the capture's limit, %d dropped by the kernel, %d without a kernel timestamp)",
+				len(pkts), st.Captured, st.Evicted, st.KernelDrops, st.Unstamped),
 			LinkType: c.linkType,
 			SnapLen:  snaplen,
 		})
