@@ -15,7 +15,8 @@ import (
 // With NSTEST_ARTIFACTS=DIR set when a topology is made, every interface the
 // topology makes is captured from birth into a small ring of its most recent
 // packets, and a failing test leaves DIR/<test>/ with state.txt (WriteState),
-// one pcap file per interface, and the picture of the topology (Graph) as
+// one pcap file per interface, all.pcapng holding every interface's packets
+// in time order (interfaces named host:iface, with directions), and the picture of the topology (Graph) as
 // topology.mmd and topology.dot, the pairs that failed drawn in red. A passing test writes nothing, and without
 // the variable nothing is captured.
 
@@ -82,7 +83,7 @@ func (t *Topology) arm(is ...*Interface) {
 	for _, i := range is {
 		var c *capture.Capture
 		err := i.host.do(func() (err error) {
-			c, err = capture.Open(i.name, capture.Limit(artifactPackets), capture.LimitBytes(artifactBytes), capture.BufferSize(1<<20), capture.SnapLen(artifactSnapLen))
+			c, err = capture.Open(i.name, capture.Node(i.host.name), capture.Limit(artifactPackets), capture.LimitBytes(artifactBytes), capture.BufferSize(1<<20), capture.SnapLen(artifactSnapLen))
 			return err
 		})
 		if err != nil {
@@ -100,6 +101,9 @@ func (t *Topology) arm(is ...*Interface) {
 		}
 	}
 }
+
+// allPcapng is the artifact file that merges every interface's ring.
+const allPcapng = "all.pcapng"
 
 var unsafePathChars = regexp.MustCompile(`[^A-Za-z0-9_.=+-]+`)
 
@@ -149,6 +153,18 @@ func (t *Topology) writeArtifacts(hosts []*Host) {
 		}
 		st := a.c.Stats()
 		fmt.Fprintf(&index, "    %-28s %s, %d packets kept of %d captured\n", name, a.iface, a.c.Count(), st.Captured)
+	}
+
+	caps := make([]*capture.Capture, len(armed))
+	for k, a := range armed {
+		caps[k] = a.c
+	}
+	if len(caps) > 0 {
+		if err := capture.WritePcapngFile(filepath.Join(dir, allPcapng), caps...); err != nil {
+			errs = append(errs, err.Error())
+		} else {
+			fmt.Fprintf(&index, "    %-28s all of the above in one file, in time order, with directions (tshark -r)\n", allPcapng)
+		}
 	}
 
 	var state bytes.Buffer

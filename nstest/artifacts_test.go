@@ -106,6 +106,19 @@ func TestArtifactsOfFailingTest(t *testing.T) {
 		}
 		assert.NotZero(t, n, "%s holds no echo request 10.0.0.1 > 10.0.0.2 (%d packets)", name, len(pkts))
 	}
+
+	// all.pcapng follows each echo request across the four interfaces.
+	assert.Contains(t, state, "all.pcapng")
+	all, _, err := capture.ReadFile(filepath.Join(out, "all.pcapng"))
+	require.NoError(t, err)
+	var path []string
+	for _, p := range all {
+		if echo(&p) && p.ICMPSeq == 1 {
+			path = append(path, p.Node+":"+p.Interface+map[bool]string{false: " In", true: " Out"}[p.Outgoing])
+		}
+	}
+	assert.Equal(t, []string{"ns1:eth0 Out", "fabric:ns1+eth0 In", "fabric:ns2+eth0 Out", "ns2:eth0 In"}, path,
+		"the first echo request's path in all.pcapng")
 }
 
 func TestNoArtifactsWhenTestPasses(t *testing.T) {

@@ -26,9 +26,12 @@ func (h *Host) Capture(iface string, opts ...capture.Option) *capture.Capture {
 	return c
 }
 
-// OpenCapture is Capture for code that handles the error itself.
+// OpenCapture is Capture for code that handles the error itself. The
+// capture's packets name the host (capture.Node), so that captures of
+// several hosts can be merged (NewCaptureGroup, capture.WritePcapng).
 func (h *Host) OpenCapture(iface string, opts ...capture.Option) (*capture.Capture, error) {
 	var c *capture.Capture
+	opts = append([]capture.Option{capture.Node(h.name)}, opts...)
 	// Do waits for pending links first, so the capture starts on a link
 	// that carries traffic and sees all of the test's packets.
 	err := h.nsDo(func() (err error) {

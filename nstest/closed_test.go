@@ -193,6 +193,7 @@ func useAfterTeardown(t *testing.T) {
 	rt.builderFails(t, "Fabric", func() { topo.Fabric() })
 	rt.builderFails(t, "Partition", func() { topo.Partition([]*nstest.Host{h1}, []*nstest.Host{h2}) })
 	rt.builderFails(t, "AddOverlay", func() { topo.AddOverlay("ov2", 43) })
+	rt.builderFails(t, "CaptureAll", func() { topo.CaptureAll() })
 	rt.builderFails(t, "Overlay.AddSite", func() { ov.AddSite("s2", "192.168.100.2/24") })
 	rt.builderFails(t, "Site.Connect", func() { site.Connect(h2, "10.5.0.2/24") })
 	_, err = site.MTU()

@@ -112,8 +112,8 @@
 // NSTEST_ARTIFACTS=DIR captures every interface into a small ring of its
 // recent packets, and a failing test leaves DIR/<test>/ with state.txt
 // (links, addresses, routes, neighbours, nftables rules and qdiscs of every
-// node, as WriteState writes them), a pcap file per interface, and the
-// picture of the topology as topology.mmd (Mermaid) and topology.dot
+// node, as WriteState writes them), a pcap file per interface, all.pcapng
+// merging them in time order (see CaptureGroup), and the picture of the topology as topology.mmd (Mermaid) and topology.dot
 // (Graphviz), the pairs that failed drawn in red (see Topology.Graph).
 //
 // # More

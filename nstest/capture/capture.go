@@ -52,6 +52,7 @@ type config struct {
 	maxBytes   int
 	bufferSize int
 	noPromisc  bool
+	node       string
 }
 
 // NoPromiscuous leaves the interface out of promiscuous mode. By default a
@@ -76,6 +77,12 @@ func LimitBytes(n int) Option { return func(c *config) { c.maxBytes = n } }
 // BufferSize sets the socket receive buffer in bytes (default 4 MiB). The
 // kernel drops frames, counted in Stats.KernelDrops, when it is full.
 func BufferSize(n int) Option { return func(c *config) { c.bufferSize = n } }
+
+// Node names the node (host, router, namespace) that holds the captured
+// interface. Its packets carry it in Packet.Node, and a pcapng file names
+// the interface "node:iface", so that the eth0 of two hosts stay apart when
+// several captures are merged (WritePcapng). nstest sets it to the host's name.
+func Node(name string) Option { return func(c *config) { c.node = name } }
 
 // Stats counts what a capture saw and lost.
 type Stats struct {
@@ -338,6 +345,7 @@ func packetTime(oob []byte) (time.Time, bool) {
 }
 
 func (c *Capture) add(p Packet) {
+	p.Node = c.cfg.node
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.stats.Captured++
@@ -372,6 +380,9 @@ func (c *Capture) add(p Packet) {
 
 // Interface returns the name of the captured interface.
 func (c *Capture) Interface() string { return c.iface }
+
+// Node returns the name given with the Node option, or "".
+func (c *Capture) Node() string { return c.cfg.node }
 
 // LinkType returns the pcap link type of the captured frames.
 func (c *Capture) LinkType() LinkType { return c.linkType }

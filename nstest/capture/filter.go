@@ -143,3 +143,75 @@ func Or(fs ...Filter) Filter {
 func Not(f Filter) Filter {
 	return func(p *Packet) bool { return f != nil && !f(p) }
 }
+
+// about returns the destination an ICMP error or redirect is about, or
+// the zero address for other packets and errors that quote nothing.
+func about(p *Packet) netip.Addr {
+	switch {
+	case !p.IsICMP() || !p.isError() && !(p.Proto == ProtoICMPv6 && p.ICMPType == ICMPv6RedirectType):
+		return netip.Addr{}
+	case p.RedirectDst.IsValid():
+		return p.RedirectDst
+	case p.Quoted != nil:
+		return p.Quoted.Dst
+	}
+	return netip.Addr{}
+}
+
+// aboutDst reports whether p is an ICMP error or redirect about a packet to
+// dst; an invalid dst matches every one.
+func aboutDst(p *Packet, dst netip.Addr) bool {
+	a := about(p)
+	return a.IsValid() && (!dst.IsValid() || a == dst)
+}
+
+// ICMPError matches the ICMP and ICMPv6 messages about a packet sent to
+// dst: destination unreachable (fragmentation needed included), packet too
+// big, time exceeded, parameter problem, and redirects. An invalid (zero)
+// dst matches every one whose quoted packet could be decoded. Packet.Quoted
+// holds the start of the packet the message is about.
+func ICMPError(dst netip.Addr) Filter {
+	dst = dst.Unmap()
+	return func(p *Packet) bool { return aboutDst(p, dst) }
+}
+
+// ICMPUnreachable matches ICMP destination unreachable messages (type 3,
+// any code: net, host, protocol, port, fragmentation needed, prohibited)
+// and ICMPv6 destination unreachable messages (type 1) about a packet sent
+// to dst; an invalid dst matches all of them. Packet.ICMPCode says which.
+func ICMPUnreachable(dst netip.Addr) Filter {
+	dst = dst.Unmap()
+	return func(p *Packet) bool {
+		return aboutDst(p, dst) && (p.Proto == ProtoICMP && p.ICMPType == ICMPUnreachableType ||
+			p.Proto == ProtoICMPv6 && p.ICMPType == ICMPv6UnreachableType)
+	}
+}
+
+// ICMPTooBig matches the path MTU messages about a packet sent to dst: ICMP
+// fragmentation needed (type 3, code 4) and ICMPv6 packet too big (type
+// 2); an invalid dst matches all of them. Packet.MTU is the next hop's MTU.
+func ICMPTooBig(dst netip.Addr) Filter {
+	dst = dst.Unmap()
+	return func(p *Packet) bool {
+		return aboutDst(p, dst) && (p.Proto == ProtoICMP && p.ICMPType == ICMPUnreachableType && p.ICMPCode == ICMPFragNeededCode ||
+			p.Proto == ProtoICMPv6 && p.ICMPType == ICMPv6PacketTooBigType)
+	}
+}
+
+// ICMPRedirect matches ICMP redirects (type 5) and ICMPv6 redirects (type
+// 137) for the destination dst; an invalid dst matches all of them.
+// Packet.Gateway is the first hop the router advises instead of itself.
+func ICMPRedirect(dst netip.Addr) Filter {
+	dst = dst.Unmap()
+	return func(p *Packet) bool {
+		return aboutDst(p, dst) && (p.Proto == ProtoICMP && p.ICMPType == ICMPRedirectType ||
+			p.Proto == ProtoICMPv6 && p.ICMPType == ICMPv6RedirectType)
+	}
+}
+
+// Quoted matches ICMP and ICMPv6 errors and redirects whose quoted packet
+// (Packet.Quoted) matches every filter: Quoted(Dst(a), UDPPort(53)) matches
+// the errors about a DNS query to a.
+func Quoted(fs ...Filter) Filter {
+	return func(p *Packet) bool { return p.Quoted != nil && match(p.Quoted, fs) }
+}

@@ -34,19 +34,28 @@ const (
 const (
 	ICMPEchoReplyType    uint8 = 0
 	ICMPUnreachableType  uint8 = 3
+	ICMPRedirectType     uint8 = 5
 	ICMPEchoRequestType  uint8 = 8
 	ICMPTimeExceededType uint8 = 11
+	ICMPParamProblemType uint8 = 12
 
 	ICMPv6UnreachableType        uint8 = 1
 	ICMPv6PacketTooBigType       uint8 = 2
 	ICMPv6TimeExceededType       uint8 = 3
+	ICMPv6ParamProblemType       uint8 = 4
 	ICMPv6EchoRequestType        uint8 = 128
 	ICMPv6EchoReplyType          uint8 = 129
 	ICMPv6RouterSolicitationType uint8 = 133
 	ICMPv6RouterAdvertType       uint8 = 134
 	ICMPv6NeighborSolicitType    uint8 = 135
 	ICMPv6NeighborAdvertType     uint8 = 136
+	ICMPv6RedirectType           uint8 = 137
 )
+
+// ICMPFragNeededCode is the code of an ICMP destination unreachable
+// message that says a packet with DF set needs fragmenting: the router's
+// next-hop MTU is in Packet.MTU. IPv4's counterpart of ICMPv6 packet too big.
+const ICMPFragNeededCode uint8 = 4
 
 // TCPFlags is the flags byte of a TCP header (FIN is bit 0).
 type TCPFlags uint8
@@ -97,6 +106,7 @@ type Packet struct {
 	Time      time.Time // kernel receive timestamp; the time of reading only where the kernel gave none, counted in Stats.Unstamped
 	Outgoing  bool      // sent by the captured interface's host (PACKET_OUTGOING)
 	Interface string    // name of the interface the frame crossed
+	Node      string    // node holding the interface, when the capture was opened with Node
 	Length    int       // length of the frame on the wire
 	Data      []byte    // the frame from its Ethernet header, at most the snap length
 
@@ -124,17 +134,29 @@ type Packet struct {
 	// whole ICMP message length for ICMP, as tcpdump reports them.
 	PayloadLen int
 
-	// Target is the target address of an ICMPv6 neighbor solicitation or
-	// advertisement.
+	// Target is the target address of an ICMPv6 neighbor solicitation,
+	// advertisement or redirect.
 	Target netip.Addr
+	// Gateway is the better first hop that a redirect advises for
+	// RedirectDst: the gateway address of an ICMP redirect, the target
+	// address of an ICMPv6 redirect.
+	Gateway netip.Addr
+	// RedirectDst is the destination a redirect is about: the destination
+	// of the packet an ICMP redirect quotes, the destination address field
+	// of an ICMPv6 redirect.
+	RedirectDst netip.Addr
 	// MTU is the next-hop MTU of an ICMP "fragmentation needed" or ICMPv6
 	// "packet too big" message.
 	MTU uint32
-	// Quoted is the start of the packet an ICMP or ICMPv6 error refers to,
-	// decoded (addresses, protocol, ports); nil for other packets.
+	// Quoted is the start of the packet an ICMP or ICMPv6 error or
+	// redirect refers to, decoded (addresses, protocol, ports); nil for
+	// other packets, and for an ICMPv6 redirect without a redirected
+	// header option.
 	Quoted *Packet
 
-	l3len int // bytes after the link header (ARP and unknown EtherTypes)
+	l3len  int    // bytes after the link header (ARP and unknown EtherTypes)
+	rest   uint32 // bytes 4-7 of an ICMP header (the parameter problem pointer)
+	quoted bool   // decoded from inside an ICMP error: no error inside it is decoded
 }
 
 // IsIPv4 reports whether the packet carries IPv4.
@@ -303,33 +325,78 @@ func (p *Packet) decodeL4(b []byte, payloadLen int) {
 		if len(b) < 8 {
 			return
 		}
+		p.rest = binary.BigEndian.Uint32(b[4:8])
 		if p.isEcho() || p.Proto == ProtoICMPv6 && p.ICMPType == 143 { // MLDv2 report: record count
 			p.ICMPID = binary.BigEndian.Uint16(b[4:6])
 			p.ICMPSeq = binary.BigEndian.Uint16(b[6:8])
 		}
+		if p.quoted {
+			return // the first bytes of a packet an error quotes: no deeper
+		}
 		if p.isError() {
-			if p.Proto == ProtoICMP && p.ICMPType == ICMPUnreachableType && p.ICMPCode == 4 {
+			if p.Proto == ProtoICMP && p.ICMPType == ICMPUnreachableType && p.ICMPCode == ICMPFragNeededCode {
 				p.MTU = uint32(binary.BigEndian.Uint16(b[6:8]))
 			} else if p.Proto == ProtoICMPv6 && p.ICMPType == ICMPv6PacketTooBigType {
 				p.MTU = binary.BigEndian.Uint32(b[4:8])
 			}
-			q := &Packet{Data: b[8:], Length: len(b) - 8}
-			q.decode(LinkTypeRaw)
-			if q.Src.IsValid() {
-				p.Quoted = q
+			p.quote(b[8:])
+			if p.Proto == ProtoICMP && p.ICMPType == ICMPRedirectType {
+				p.Gateway = netip.AddrFrom4([4]byte(b[4:8]))
+				if p.Quoted != nil {
+					p.RedirectDst = p.Quoted.Dst
+				}
 			}
 		}
 		if p.Proto == ProtoICMPv6 && (p.ICMPType == ICMPv6NeighborSolicitType || p.ICMPType == ICMPv6NeighborAdvertType) && len(b) >= 24 {
 			p.Target = netip.AddrFrom16([16]byte(b[8:24]))
 		}
+		if p.Proto == ProtoICMPv6 && p.ICMPType == ICMPv6RedirectType && len(b) >= 40 {
+			p.Target = netip.AddrFrom16([16]byte(b[8:24]))
+			p.Gateway = p.Target
+			p.RedirectDst = netip.AddrFrom16([16]byte(b[24:40]))
+			p.redirectedHeader(b[40:])
+		}
 	}
 }
 
+// quote decodes b, the start of the packet an ICMP message refers to, into
+// p.Quoted.
+func (p *Packet) quote(b []byte) {
+	q := &Packet{Data: b, Length: len(b), quoted: true}
+	q.decode(LinkTypeRaw)
+	if q.Src.IsValid() {
+		p.Quoted = q
+	}
+}
+
+// redirectedHeader finds the redirected header option (type 4, RFC 4861
+// 4.6.3) among the options of an ICMPv6 redirect and decodes the packet it
+// quotes.
+func (p *Packet) redirectedHeader(b []byte) {
+	for len(b) >= 8 {
+		n := int(b[1]) * 8
+		if n == 0 || n > len(b) {
+			return
+		}
+		if b[0] == 4 {
+			p.quote(b[8:n])
+			return
+		}
+		b = b[n:]
+	}
+}
+
+// isError reports whether p is an ICMP or ICMPv6 message that quotes the
+// packet it is about: an error, or an ICMP redirect.
 func (p *Packet) isError() bool {
 	if p.Proto == ProtoICMP {
-		return p.ICMPType == ICMPUnreachableType || p.ICMPType == ICMPTimeExceededType
+		switch p.ICMPType {
+		case ICMPUnreachableType, ICMPRedirectType, ICMPTimeExceededType, ICMPParamProblemType:
+			return true
+		}
+		return false
 	}
-	return p.ICMPType >= ICMPv6UnreachableType && p.ICMPType <= ICMPv6TimeExceededType
+	return p.ICMPType >= ICMPv6UnreachableType && p.ICMPType <= ICMPv6ParamProblemType
 }
 
 func (p *Packet) isEcho() bool {
@@ -419,6 +486,13 @@ func (p *Packet) icmpString() string {
 		return fmt.Sprintf("echo reply, id %d, seq %d, length %d", p.ICMPID, p.ICMPSeq, p.PayloadLen)
 	case ICMPUnreachableType:
 		return p.unreachableString() + fmt.Sprintf(", length %d", p.PayloadLen)
+	case ICMPRedirectType:
+		return p.redirectString() + fmt.Sprintf(", length %d", p.PayloadLen)
+	case ICMPParamProblemType:
+		if p.ICMPCode == 0 {
+			return fmt.Sprintf("parameter problem - octet %d, length %d", p.rest>>24, p.PayloadLen)
+		}
+		return fmt.Sprintf("parameter problem - code %d, length %d", p.ICMPCode, p.PayloadLen)
 	case ICMPTimeExceededType:
 		if p.ICMPCode == 1 {
 			return fmt.Sprintf("ip reassembly time exceeded, length %d", p.PayloadLen)
@@ -428,11 +502,42 @@ func (p *Packet) icmpString() string {
 	return fmt.Sprintf("type-#%d, length %d", p.ICMPType, p.PayloadLen)
 }
 
-// unreachableString follows tcpdump's wording for the common codes.
+// redirectString follows tcpdump's wording.
+func (p *Packet) redirectString() string {
+	kind := [...]string{"redirect %s to net %s", "redirect %s to host %s", "redirect-tos %s to net %s", "redirect-tos %s to host %s"}
+	if p.Quoted == nil {
+		return fmt.Sprintf("redirect to %s, code %d", p.Gateway, p.ICMPCode)
+	}
+	if int(p.ICMPCode) < len(kind) {
+		return fmt.Sprintf(kind[p.ICMPCode], p.RedirectDst, p.Gateway)
+	}
+	return fmt.Sprintf("redirect-#%d %s to %s", p.ICMPCode, p.RedirectDst, p.Gateway)
+}
+
+// unreachableText is tcpdump's wording of the ICMP unreachable codes past
+// 4, with the quoted destination for %s.
+var unreachableText = map[uint8]string{
+	5:  "%s unreachable - source route failed",
+	6:  "net %s unreachable - unknown",
+	7:  "host %s unreachable - unknown",
+	8:  "%s unreachable - source host isolated",
+	9:  "net %s unreachable - admin prohibited",
+	10: "host %s unreachable - admin prohibited",
+	11: "net %s unreachable - tos prohibited",
+	12: "host %s unreachable - tos prohibited",
+	13: "host %s unreachable - admin prohibited filter",
+	14: "host %s unreachable - host precedence violation",
+	15: "host %s unreachable - precedence cutoff",
+}
+
+// unreachableString follows tcpdump's wording.
 func (p *Packet) unreachableString() string {
 	q := p.Quoted
 	if q == nil {
 		return fmt.Sprintf("unreachable, code %d", p.ICMPCode)
+	}
+	if f, ok := unreachableText[p.ICMPCode]; ok {
+		return fmt.Sprintf(f, q.Dst)
 	}
 	switch p.ICMPCode {
 	case 0:
@@ -449,10 +554,13 @@ func (p *Packet) unreachableString() string {
 			return fmt.Sprintf("%s tcp port %d unreachable", q.Dst, q.DstPort)
 		}
 		return fmt.Sprintf("%s port unreachable", q.Dst)
-	case 4:
+	case ICMPFragNeededCode:
+		if p.MTU == 0 { // a router from before RFC 1191
+			return fmt.Sprintf("%s unreachable - need to frag", q.Dst)
+		}
 		return fmt.Sprintf("%s unreachable - need to frag (mtu %d)", q.Dst, p.MTU)
 	}
-	return fmt.Sprintf("%s unreachable, code %d", q.Dst, p.ICMPCode)
+	return fmt.Sprintf("%s unreachable - #%d", q.Dst, p.ICMPCode)
 }
 
 func (p *Packet) unreachable6String() string {
@@ -461,7 +569,9 @@ func (p *Packet) unreachable6String() string {
 	case 0:
 		s = "unreachable route"
 	case 1:
-		s = "unreachable prohibited"
+		s = " unreachable prohibited" // sic: tcpdump prints two spaces
+	case 2:
+		s = "beyond scope"
 	case 3:
 		s = "unreachable address"
 	case 4:
@@ -477,6 +587,8 @@ func (p *Packet) unreachable6String() string {
 		return fmt.Sprintf("%s, %s udp port %d", s, q.Dst, q.DstPort)
 	case p.ICMPCode == 4 && q.IsTCP():
 		return fmt.Sprintf("%s, %s tcp port %d", s, q.Dst, q.DstPort)
+	case p.ICMPCode == 2:
+		return fmt.Sprintf("%s %s, source address %s", s, q.Dst, q.Src)
 	}
 	return fmt.Sprintf("%s %s", s, q.Dst)
 }
@@ -503,6 +615,13 @@ func (p *Packet) icmp6String() string {
 		return fmt.Sprintf("packet too big, mtu %d, length %d", p.MTU, p.PayloadLen)
 	case ICMPv6TimeExceededType:
 		return fmt.Sprintf("time exceeded in-transit, code %d, length %d", p.ICMPCode, p.PayloadLen)
+	case ICMPv6ParamProblemType:
+		if kinds := [...]string{"erroneous", "next header", "option", "incomplete header chain"}; int(p.ICMPCode) < len(kinds) {
+			return fmt.Sprintf("parameter problem, %s - octet %d, length %d", kinds[p.ICMPCode], p.rest, p.PayloadLen)
+		}
+		return fmt.Sprintf("parameter problem, code-#%d, length %d", p.ICMPCode, p.PayloadLen)
+	case ICMPv6RedirectType:
+		return fmt.Sprintf("redirect, %s to %s, length %d", p.RedirectDst, p.Target, p.PayloadLen)
 	}
 	return fmt.Sprintf("type %d, length %d", p.ICMPType, p.PayloadLen)
 }

@@ -141,6 +141,47 @@ var frames = []struct {
 	{"mldv2 report", eth(macA, macB, capture.EtherTypeIPv6, ipv6("fe80::2", "ff02::16", 58,
 		icmp(143, 0, 1, append([]byte{4, 0, 0, 0}, netip.MustParseAddr("ff02::1:ff00:2").AsSlice()...)))),
 		"IP6 fe80::2 > ff02::16: ICMP6, multicast listener report v2, 1 group record(s), length 28"},
+	{"redirect host", eth(macA, macB, capture.EtherTypeIPv4, ipv4("10.0.0.254", "10.0.0.1", 1,
+		icmp(5, 1, 0x0a0000fd, ipv4("10.0.0.1", "10.0.1.9", 1, icmp(8, 0, 7<<16|1, nil))))),
+		"IP 10.0.0.254 > 10.0.0.1: ICMP redirect 10.0.1.9 to host 10.0.0.253, length 36"},
+	{"redirect net", eth(macA, macB, capture.EtherTypeIPv4, ipv4("10.0.0.254", "10.0.0.1", 1,
+		icmp(5, 0, 0x0a0000fd, ipv4("10.0.0.1", "10.0.1.9", 17, udp(40012, 53, nil))))),
+		"IP 10.0.0.254 > 10.0.0.1: ICMP redirect 10.0.1.9 to net 10.0.0.253, length 36"},
+	{"net unreachable", eth(macA, macB, capture.EtherTypeIPv4, ipv4("10.0.0.254", "10.0.0.1", 1,
+		icmp(3, 0, 0, ipv4("10.0.0.1", "10.9.0.9", 17, udp(40013, 53, nil))))),
+		"IP 10.0.0.254 > 10.0.0.1: ICMP net 10.9.0.9 unreachable, length 36"},
+	{"protocol unreachable", eth(macA, macB, capture.EtherTypeIPv4, ipv4("10.0.0.2", "10.0.0.1", 1,
+		icmp(3, 2, 0, ipv4("10.0.0.1", "10.0.0.2", 132, make([]byte, 8))))),
+		"IP 10.0.0.2 > 10.0.0.1: ICMP 10.0.0.2 protocol 132 unreachable, length 36"},
+	{"admin prohibited", eth(macA, macB, capture.EtherTypeIPv4, ipv4("10.0.0.2", "10.0.0.1", 1,
+		icmp(3, 13, 0, ipv4("10.0.0.1", "10.0.0.2", 6, tcp(40014, 22, 1, 0, capture.TCPSyn, nil))))),
+		"IP 10.0.0.2 > 10.0.0.1: ICMP host 10.0.0.2 unreachable - admin prohibited filter, length 48"},
+	{"host prohibited", eth(macA, macB, capture.EtherTypeIPv4, ipv4("10.0.0.2", "10.0.0.1", 1,
+		icmp(3, 10, 0, ipv4("10.0.0.1", "10.0.0.2", 6, tcp(40014, 22, 1, 0, capture.TCPSyn, nil))))),
+		"IP 10.0.0.2 > 10.0.0.1: ICMP host 10.0.0.2 unreachable - admin prohibited, length 48"},
+	{"net prohibited", eth(macA, macB, capture.EtherTypeIPv4, ipv4("10.0.0.2", "10.0.0.1", 1,
+		icmp(3, 9, 0, ipv4("10.0.0.1", "10.0.0.2", 6, tcp(40014, 22, 1, 0, capture.TCPSyn, nil))))),
+		"IP 10.0.0.2 > 10.0.0.1: ICMP net 10.0.0.2 unreachable - admin prohibited, length 48"},
+	{"param problem", eth(macA, macB, capture.EtherTypeIPv4, ipv4("10.0.0.2", "10.0.0.1", 1,
+		icmp(12, 0, 20<<24, ipv4("10.0.0.1", "10.0.0.2", 17, udp(40015, 53, nil))))),
+		"IP 10.0.0.2 > 10.0.0.1: ICMP parameter problem - octet 20, length 36"},
+	{"redirect6", eth(macA, macB, capture.EtherTypeIPv6, ipv6("fe80::fe", "fd00::1", 58,
+		icmp(137, 0, 0, cat(netip.MustParseAddr("fe80::fd").AsSlice(), netip.MustParseAddr("fd01::9").AsSlice(),
+			[]byte{2, 1, 2, 0, 0, 0, 0, 0x0d},
+			redirected(ipv6("fd00::1", "fd01::9", 58, icmp(128, 0, 7<<16|1, make([]byte, 8)))))))),
+		"IP6 fe80::fe > fd00::1: ICMP6, redirect, fd01::9 to fe80::fd, length 112"},
+	{"redirect6 bare", eth(macA, macB, capture.EtherTypeIPv6, ipv6("fe80::fe", "fd00::1", 58,
+		icmp(137, 0, 0, cat(netip.MustParseAddr("fe80::fd").AsSlice(), netip.MustParseAddr("fd01::9").AsSlice())))),
+		"IP6 fe80::fe > fd00::1: ICMP6, redirect, fd01::9 to fe80::fd, length 40"},
+	{"prohibited6", eth(macA, macB, capture.EtherTypeIPv6, ipv6("fd00::2", "fd00::1", 58,
+		icmp(1, 1, 0, ipv6("fd00::1", "fd00::2", 6, tcp(40016, 22, 1, 0, capture.TCPSyn, nil))))),
+		"IP6 fd00::2 > fd00::1: ICMP6, destination unreachable,  unreachable prohibited fd00::2, length 68"},
+	{"route6 unreachable", eth(macA, macB, capture.EtherTypeIPv6, ipv6("fd00::fe", "fd00::1", 58,
+		icmp(1, 0, 0, ipv6("fd00::1", "fd09::9", 17, udp(40017, 53, nil))))),
+		"IP6 fd00::fe > fd00::1: ICMP6, destination unreachable, unreachable route fd09::9, length 56"},
+	{"param problem6", eth(macA, macB, capture.EtherTypeIPv6, ipv6("fd00::2", "fd00::1", 58,
+		icmp(4, 1, 40, ipv6("fd00::1", "fd00::2", 99, nil)))),
+		"IP6 fd00::2 > fd00::1: ICMP6, parameter problem, next header - octet 40, length 48"},
 	{"unknown ethertype", eth(bcast, macA, 0x88b5, make([]byte, 46)),
 		"02:00:00:00:00:0a > ff:ff:ff:ff:ff:ff, ethertype Unknown (0x88b5), length 60:"},
 }
@@ -223,9 +264,125 @@ func TestDecodeFields(t *testing.T) {
 	}
 }
 
+func cat(bs ...[]byte) []byte {
+	var out []byte
+	for _, b := range bs {
+		out = append(out, b...)
+	}
+	return out
+}
+
+// redirected wraps pkt in an ICMPv6 redirected header option, padded to a
+// multiple of 8 bytes.
+func redirected(pkt []byte) []byte {
+	n := (8 + len(pkt) + 7) / 8
+	opt := make([]byte, n*8)
+	opt[0], opt[1] = 4, byte(n)
+	copy(opt[8:], pkt)
+	return opt
+}
+
 func pcapOf(frame []byte) []byte {
 	var b bytes.Buffer
 	w := capture.NewWriter(&b, 65535, capture.LinkTypeEthernet)
 	w.WritePacket(time.Unix(1, 0), frame, len(frame))
 	return b.Bytes()
+}
+
+// frame returns the decoded frame of the table entry called name.
+func frame(t *testing.T, name string) *capture.Packet {
+	t.Helper()
+	for _, f := range frames {
+		if f.name == name {
+			pkts, _, err := capture.ReadPcap(bytes.NewReader(pcapOf(f.frame)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return &pkts[0]
+		}
+	}
+	t.Fatalf("no frame %q", name)
+	return nil
+}
+
+func TestDecodeICMPErrorsAndRedirects(t *testing.T) {
+	a := netip.MustParseAddr
+	type want struct {
+		gateway, redirectDst, quotedDst netip.Addr
+		mtu                             uint32
+		error, unreachable, tooBig      bool
+		redirect                        bool
+	}
+	for _, c := range []struct {
+		name string
+		want want
+	}{
+		{"redirect host", want{gateway: a("10.0.0.253"), redirectDst: a("10.0.1.9"), quotedDst: a("10.0.1.9"), error: true, redirect: true}},
+		{"redirect net", want{gateway: a("10.0.0.253"), redirectDst: a("10.0.1.9"), quotedDst: a("10.0.1.9"), error: true, redirect: true}},
+		{"redirect6", want{gateway: a("fe80::fd"), redirectDst: a("fd01::9"), quotedDst: a("fd01::9"), error: true, redirect: true}},
+		{"redirect6 bare", want{gateway: a("fe80::fd"), redirectDst: a("fd01::9"), error: true, redirect: true}},
+		{"need to frag", want{quotedDst: a("10.0.1.9"), mtu: 1400, error: true, unreachable: true, tooBig: true}},
+		{"packet too big", want{quotedDst: a("fd01::9"), mtu: 1280, error: true, tooBig: true}},
+		{"port unreachable", want{quotedDst: a("10.0.0.2"), error: true, unreachable: true}},
+		{"admin prohibited", want{quotedDst: a("10.0.0.2"), error: true, unreachable: true}},
+		{"port6 unreachable", want{quotedDst: a("fd00::2"), error: true, unreachable: true}},
+		{"route6 unreachable", want{quotedDst: a("fd09::9"), error: true, unreachable: true}},
+		{"time exceeded", want{quotedDst: a("10.0.1.9"), error: true}},
+		{"param problem6", want{quotedDst: a("fd00::2"), error: true}},
+		{"echo request", want{}},
+		{"neighbor advertisement", want{}},
+	} {
+		p := frame(t, c.name)
+		var got want
+		got.gateway, got.redirectDst, got.mtu = p.Gateway, p.RedirectDst, p.MTU
+		if p.Quoted != nil {
+			got.quotedDst = p.Quoted.Dst
+		}
+		dst := c.want.redirectDst
+		if !dst.IsValid() {
+			dst = c.want.quotedDst
+		}
+		if !dst.IsValid() {
+			dst = a("10.0.0.2")
+		}
+		got.error = capture.ICMPError(dst)(p)
+		got.unreachable = capture.ICMPUnreachable(dst)(p)
+		got.tooBig = capture.ICMPTooBig(dst)(p)
+		got.redirect = capture.ICMPRedirect(dst)(p)
+		if got != c.want {
+			t.Errorf("%s (%s):\n got  %+v\n want %+v", c.name, p, got, c.want)
+		}
+		// Any destination (the zero address) matches as dst does; another does not.
+		other := a("192.0.2.99")
+		if dst.Is6() {
+			other = a("2001:db8::99")
+		}
+		for _, f := range []struct {
+			name string
+			mk   func(netip.Addr) capture.Filter
+			want bool
+		}{{"ICMPError", capture.ICMPError, c.want.error}, {"ICMPRedirect", capture.ICMPRedirect, c.want.redirect}} {
+			if g := f.mk(netip.Addr{})(p); g != f.want {
+				t.Errorf("%s: %s(any) = %v, want %v", c.name, f.name, g, f.want)
+			}
+			if f.mk(other)(p) {
+				t.Errorf("%s: %s(%s) matched", c.name, f.name, other)
+			}
+		}
+	}
+
+	// Quoted reaches into the quoted packet.
+	p := frame(t, "port unreachable")
+	if !capture.Quoted(capture.Dst(a("10.0.0.2")), capture.UDPPort(5002))(p) {
+		t.Errorf("Quoted(Dst 10.0.0.2, UDPPort 5002) does not match %s", p)
+	}
+	if capture.Quoted(capture.UDPPort(5003))(p) || capture.Quoted()(frame(t, "echo request")) {
+		t.Error("Quoted matched a packet it is not about")
+	}
+	// The redirected header's packet is decoded: the echo request the
+	// redirect is about.
+	q := frame(t, "redirect6").Quoted
+	if q == nil || q.Src != a("fd00::1") || q.ICMPType != capture.ICMPv6EchoRequestType || q.ICMPID != 7 {
+		t.Errorf("redirect6 quotes %v, want the echo request fd00::1 > fd01::9 id 7", q)
+	}
 }

@@ -2,6 +2,7 @@ package capture
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -157,8 +158,9 @@ func ReadPcap(r io.Reader) ([]Packet, LinkType, error) {
 		if n > 1<<26 {
 			return pkts, linkType, fmt.Errorf("capture: read pcap record %d: length %d too large", len(pkts)+1, n)
 		}
-		p := Packet{Time: time.Unix(sec, frac), Length: int(order.Uint32(rec[12:16])), Data: make([]byte, n)}
-		if _, err := io.ReadFull(br, p.Data); err != nil {
+		p := Packet{Time: time.Unix(sec, frac), Length: int(order.Uint32(rec[12:16]))}
+		var err error
+		if p.Data, err = readN(br, int(n)); err != nil {
 			return pkts, linkType, fmt.Errorf("capture: read pcap record %d: %w", len(pkts)+1, err)
 		}
 		p.decode(linkType)
@@ -166,12 +168,37 @@ func ReadPcap(r io.Reader) ([]Packet, LinkType, error) {
 	}
 }
 
-// ReadFile reads the pcap file at path with ReadPcap.
+// ReadFile reads the pcap file at path with ReadPcap, or the pcapng file
+// with ReadPcapng; for a pcapng file the link type returned is that of the
+// first packet's interface.
 func ReadFile(path string) ([]Packet, LinkType, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, 0, fmt.Errorf("capture: %w", err)
 	}
 	defer f.Close()
-	return ReadPcap(f)
+	br := bufio.NewReader(f)
+	if magic, _ := br.Peek(4); len(magic) == 4 && binary.LittleEndian.Uint32(magic) == blockSHB {
+		return readPcapng(br)
+	}
+	return ReadPcap(br)
+}
+
+// readN reads n bytes. A large n is not trusted up front: the buffer grows
+// as the bytes arrive, so that a corrupt length in a short file costs no
+// more memory than the file.
+func readN(r io.Reader, n int) ([]byte, error) {
+	if n <= 64<<10 {
+		b := make([]byte, n)
+		_, err := io.ReadFull(r, b)
+		return b, err
+	}
+	var buf bytes.Buffer
+	if m, err := io.CopyN(&buf, r, int64(n)); m < int64(n) {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
