@@ -11,6 +11,7 @@ import (
 
 	"github.com/nstest/harness/internal/ns"
 	"github.com/nstest/harness/internal/nsexec"
+	"github.com/nstest/harness/nstest/ping"
 )
 
 // hostProcs is what a host needs to run programs: its init, the first
@@ -67,7 +68,7 @@ func (h *Host) command(ctx context.Context, name string, arg []string) *exec.Cmd
 		context.AfterFunc(c, func() { stop() })
 		cctx = c
 	}
-	cmd := init.Command(cctx, h.topo.etcHosts, name, arg...)
+	cmd := init.Command(cctx, func() []byte { return h.topo.etcHosts(h) }, name, arg...)
 	if ctx == nil {
 		// Command has no context to obey: teardown stops it through the
 		// host's init, and no goroutine watches it.
@@ -136,19 +137,29 @@ func stopProcesses(hosts []*Host) {
 	nsexec.Stop(inits)
 }
 
-// etcHosts returns the /etc/hosts that programs in the topology see:
-// localhost, and every host, router and bridge with each of its addresses
-// but link-local ones, IPv4 first.
-func (t *Topology) etcHosts() []byte {
+// etcHosts returns the /etc/hosts that programs started in host from see:
+// localhost, and every host, router and bridge with its addresses but
+// link-local ones, IPv4 first. For each name and IP version the address
+// comes first that from would use for it itself (Topology.Resolve's rule:
+// the one it reaches directly); an address that other nodes hold too, on
+// other L2 segments, is left out unless it is that one, so a program never
+// reaches the wrong copy of an overlapping address space.
+func (t *Topology) etcHosts(from *Host) []byte {
 	var b bytes.Buffer
 	b.WriteString("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n")
 	fmt.Fprintf(&b, "\n# nodes of topology %q (nstest)\n", t.name)
 	add := func(name string, addrs []netip.Prefix) {
-		for _, v4 := range []bool{true, false} {
+		for _, fam := range []ping.Family{ping.IPv4, ping.IPv6} {
+			first, _, err := t.lookup(from, name, fam)
+			if err == nil {
+				fmt.Fprintf(&b, "%s\t%s\n", first, name)
+			}
 			for _, p := range addrs {
-				if a := p.Addr(); a.Is4() == v4 && !a.IsLinkLocalUnicast() && !a.IsLoopback() {
-					fmt.Fprintf(&b, "%s\t%s\n", a, name)
+				a := p.Addr()
+				if ping.FamilyOf(a) != fam || a == first || a.IsLinkLocalUnicast() || a.IsLoopback() || len(t.holders(a, false)) > 1 {
+					continue
 				}
+				fmt.Fprintf(&b, "%s\t%s\n", a, name)
 			}
 		}
 	}

@@ -794,3 +794,33 @@ func TestInNSLeavesThreadsClean(t *testing.T) {
 	assert.Equal(t, name+"\n", string(out))
 	assert.NotContains(t, []string{"h1", "h2"}, name)
 }
+
+// TestEtcHostsWithOverlappingLANs: two LANs on the same private range. A
+// program in one LAN finds its own LAN's router at the address it reaches,
+// and no address of the other LAN's hosts, which it could only reach by
+// mistake (the copy of that address in its own LAN).
+func TestEtcHostsWithOverlappingLANs(t *testing.T) {
+	t.Parallel()
+	topo := nstest.New(t)
+	lanA, lanB := topo.AddBridge("lan-a"), topo.AddBridge("lan-b")
+	a, ra := topo.AddHost("a"), topo.AddRouter("ra")
+	b, rb := topo.AddHost("b"), topo.AddRouter("rb")
+	topo.Connect(a, lanA, "192.168.1.10/24")
+	topo.Connect(ra, lanA, "192.168.1.1/24")
+	topo.Connect(b, lanB, "192.168.1.10/24")
+	topo.Connect(rb, lanB, "192.168.1.1/24")
+	topo.Link(ra, rb, "203.0.113.1/24", "203.0.113.2/24")
+
+	out, err := a.Command("cat", "/etc/hosts").Output()
+	require.NoError(t, err)
+	hosts := string(out)
+	for _, want := range []string{"192.168.1.10\ta\n", "192.168.1.1\tra\n", "203.0.113.1\tra\n", "203.0.113.2\trb\n"} {
+		assert.Contains(t, hosts, want)
+	}
+	// b's only address is one that a's own LAN has too: a program in a
+	// would reach a itself, so b is not listed; nor is rb's LAN address.
+	assert.NotContains(t, hosts, "\tb\n")
+	assert.NotContains(t, hosts, "192.168.1.1\trb\n")
+	// The LAN's router comes first, at its LAN address.
+	assert.Less(t, strings.Index(hosts, "192.168.1.1\tra"), strings.Index(hosts, "203.0.113.1\tra"))
+}
