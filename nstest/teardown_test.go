@@ -23,7 +23,7 @@ const helperEnv = "NSTEST_TEST_HELPER"
 // TestKilledWhileBuilding SIGKILLs a test process in the middle of building a
 // 20-host topology, while a command it started runs in one of the hosts, and
 // checks that the machine is left exactly as it was: the namespace the tests
-// run in (links, addresses, routes, sysctls, /run/netns, mounts) and no
+// run in (links, addresses, routes, sysctls, what it kept) and no
 // process behind.
 func TestKilledWhileBuilding(t *testing.T) {
 	if os.Getenv(helperEnv) == "build20" {

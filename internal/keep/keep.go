@@ -43,6 +43,7 @@ func Mount(topology, node string, f *os.File) (string, error) {
 	if len(name) > 250 || strings.ContainsAny(name, "/\x00") {
 		return "", fmt.Errorf("namespace name %q: too long or contains '/'", name)
 	}
+	noteDirs()
 	if err := prepareDir(); err != nil {
 		return "", err
 	}
@@ -54,6 +55,8 @@ func Mount(topology, node string, f *os.File) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("create %s: %w", path, err)
 	}
+	var file unix.Stat_t
+	unix.Fstat(fd, &file)
 	unix.Close(fd)
 	src := fmt.Sprintf("/proc/%d/fd/%d", os.Getpid(), f.Fd())
 	if err := unix.Mount(src, path, "none", unix.MS_BIND, ""); err != nil {
@@ -70,6 +73,7 @@ func Mount(topology, node string, f *os.File) (string, error) {
 		os.Remove(path)
 		return "", fmt.Errorf("record ownership of %s: %w", name, err)
 	}
+	remember(name, file, st)
 	return name, nil
 }
 
@@ -82,6 +86,7 @@ func prepareDir() error {
 	err := unix.Mount("", NetnsDir, "none", unix.MS_SHARED|unix.MS_REC, "")
 	if errors.Is(err, unix.EINVAL) {
 		if err = unix.Mount(NetnsDir, NetnsDir, "none", unix.MS_BIND|unix.MS_REC, ""); err == nil {
+			noteMountPoint()
 			err = unix.Mount("", NetnsDir, "none", unix.MS_SHARED|unix.MS_REC, "")
 		}
 	}
@@ -143,6 +148,7 @@ func Remove(name string) error {
 	if err := unix.Unmount(path, unix.MNT_DETACH); err != nil {
 		return fmt.Errorf("unmount %s: %w", path, err)
 	}
+	forget(name)
 	os.Remove(path)
 	os.Remove(filepath.Join(OwnerDir, name))
 	return nil
