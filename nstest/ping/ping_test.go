@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nstest/harness/nstest/capture"
 	"github.com/nstest/harness/nstest/ping"
 )
 
@@ -244,7 +245,13 @@ func TestCancelReturnsPartialStats(t *testing.T) {
 	}
 }`)
 	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	c := a.open(ping.IPv4, ping.Raw)
+	var cp *capture.Capture
+	if err := a.ns.Do(func() (err error) { cp, err = capture.Open("eth0"); return err }); err != nil {
+		t.Fatalf("capture a's eth0: %v", err)
+	}
+	defer cp.Close()
 	var st *ping.Stats
 	var err error
 	done := make(chan struct{})
@@ -252,7 +259,18 @@ func TestCancelReturnsPartialStats(t *testing.T) {
 		defer close(done)
 		st, err = c.Ping(ctx, netip.MustParseAddr("10.0.0.2"), ping.Count(100000), ping.Interval(5*time.Millisecond))
 	}()
-	time.Sleep(100 * time.Millisecond)
+	// Cancel once Ping has read replies, which is a count, not a time: a
+	// reply has reached a's eth0, and a has sent three more requests since.
+	// Between two requests Ping reads what is queued for it.
+	wait, stop := context.WithTimeout(context.Background(), time.Minute)
+	defer stop()
+	if _, err := cp.Wait(wait, capture.ICMPEchoReply(), 1); err != nil {
+		t.Fatal(err)
+	}
+	requests := capture.And(capture.ICMPEcho(), capture.Outgoing())
+	if _, err := cp.Wait(wait, requests, cp.Count(requests)+3); err != nil {
+		t.Fatal(err)
+	}
 	cancel()
 	<-done
 	if !errors.Is(err, context.Canceled) {
