@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"encoding/xml"
@@ -113,7 +114,10 @@ func TestRunSeed(t *testing.T) {
 
 func TestRunFailingExpectation(t *testing.T) {
 	t.Parallel()
-	r := runBin(t, "run", "--timeout", "300ms", write(t, "broken.yaml", brokenFile))
+	// The failing check takes the whole --timeout, the passing ones stop at
+	// their first reply: a long timeout costs nothing when the network works,
+	// and a short one fails a passing check on a loaded machine.
+	r := runBin(t, "run", "--timeout", "3s", write(t, "broken.yaml", brokenFile))
 	if r.code != 1 {
 		t.Fatalf("exit %d, want 1", r.code)
 	}
@@ -121,6 +125,7 @@ func TestRunFailingExpectation(t *testing.T) {
 		"TEST: h2 -> h1 reachable ", "[ OK ]\n",
 		"TEST: h1 -> h3 reachable ", "[FAIL]\n",
 		"broken.yaml:8:25: nstest: h1 -> h3 (10.0.0.3): want reachable",
+		" echo requests in 3s\n", // --timeout applies
 		"Results: 2/3 checks passed, 1 FAILED",
 	} {
 		if !strings.Contains(r.stdout, want) {
@@ -144,7 +149,7 @@ func TestRunBadFile(t *testing.T) {
 
 func TestRunJUnit(t *testing.T) {
 	t.Parallel()
-	r := runBin(t, "run", write(t, "broken.yaml", brokenFile), "--format", "junit", "--timeout", "300ms")
+	r := runBin(t, "run", write(t, "broken.yaml", brokenFile), "--format", "junit")
 	if r.code != 1 {
 		t.Fatalf("exit %d, want 1", r.code)
 	}
@@ -242,7 +247,7 @@ hosts:
 expect:
   pingall: true
 `)
-	r := runBin(t, "run", "--timeout", "200ms", f)
+	r := runBin(t, "run", f)
 	if r.code != 1 {
 		t.Fatalf("exit %d, want 1", r.code)
 	}
@@ -306,27 +311,29 @@ func TestKeptTopologies(t *testing.T) {
 	if os.Geteuid() != 0 || rootless.InChild() {
 		t.Skip("kept topologies need root in the initial user namespace (mounts under /run/netns)")
 	}
-	holder := exec.Command("unshare", "--mount", "--propagation", "private", "sleep", "60")
+	// The holder keeps the mount namespace until its stdin closes; it says
+	// "ready" from inside it, which is when the namespace exists.
+	holder := exec.Command("unshare", "--mount", "--propagation", "private", "sh", "-c", "echo ready; exec cat >/dev/null")
+	stdin, err := holder.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := holder.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := holder.Start(); err != nil {
 		t.Skipf("unshare --mount: %v", err)
 	}
-	t.Cleanup(func() { holder.Process.Kill(); holder.Wait() })
+	t.Cleanup(func() { stdin.Close(); holder.Process.Kill(); holder.Wait() })
+	if line, err := bufio.NewReader(stdout).ReadString('\n'); line != "ready\n" {
+		holder.Wait()
+		t.Fatalf("unshare --mount did not make a mount namespace: %q, %v, %v", line, err, holder.ProcessState)
+	}
 	pid := fmt.Sprint(holder.Process.Pid)
 	in := func(args ...string) result {
 		t.Helper()
 		return runCmd(t, exec.Command("nsenter", append([]string{"-t", pid, "-m", "--"}, args...)...))
-	}
-	// The mount namespace exists once unshare has exec'd sleep.
-	for i := 0; ; i++ {
-		self, _ := os.Readlink("/proc/self/ns/mnt")
-		other, _ := os.Readlink("/proc/" + pid + "/ns/mnt")
-		if other != "" && other != self {
-			break
-		}
-		if i == 100 {
-			t.Fatal("unshare did not make a mount namespace")
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 	if r := in("mount", "-t", "tmpfs", "nstest-test", "/run"); r.code != 0 {
 		t.Fatalf("mount a tmpfs on /run in the test's mount namespace: %s", r.stderr)
