@@ -89,9 +89,7 @@ func buildForever(t *testing.T) {
 			h5 = h
 		}
 	}
-	cmd := h5.Command("sleep", "1000")
-	require.NoError(t, cmd.Start())
-	waitRunning(t, cmd.Process.Pid, h5, "sleep") // report it only once it really runs
+	cmd := startSleep(t, h5) // reported only once it really runs
 	fmt.Printf("SLEEP %d\nREADY\n", cmd.Process.Pid)
 	for i := 11; ; i++ {
 		add(i)
@@ -101,22 +99,19 @@ func buildForever(t *testing.T) {
 	}
 }
 
-// waitRunning waits until process pid runs the program comm inside host h's
-// namespace: a started command first runs the launcher, then enters the
-// namespace and executes the program.
-func waitRunning(t *testing.T, pid int, h *nstest.Host, comm string) {
+// startSleep starts a long sleep in host h and returns once it runs there:
+// the shell that becomes the sleep says so from inside the host.
+func startSleep(t *testing.T, h *nstest.Host) *exec.Cmd {
 	t.Helper()
-	var want unix.Stat_t
+	cmd := h.Command("sh", "-c", "echo running; exec sleep 1000")
+	out, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	line, err := bufio.NewReader(out).ReadString('\n')
+	require.Equal(t, "running\n", line, "the command did not start: %v", err)
+	var want, got unix.Stat_t
 	require.NoError(t, unix.Stat(h.NSPath(), &want))
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		var st unix.Stat_t
-		c, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
-		err := unix.Stat(fmt.Sprintf("/proc/%d/ns/net", pid), &st)
-		if err == nil && st.Ino == want.Ino && strings.TrimSpace(string(c)) == comm {
-			return
-		}
-		require.True(t, time.Now().Before(deadline), "process %d never ran %s inside %s (comm %q)", pid, comm, h.Name(), c)
-		time.Sleep(time.Millisecond)
-	}
+	require.NoError(t, unix.Stat(fmt.Sprintf("/proc/%d/ns/net", cmd.Process.Pid), &got))
+	require.Equal(t, want.Ino, got.Ino, "the command does not run in %s's namespace", h.Name())
+	return cmd
 }

@@ -163,10 +163,7 @@ func TestCommandKilledAtTeardown(t *testing.T) {
 	var pid int
 	t.Run("inner", func(t *testing.T) {
 		_, ns1, _, _ := seed(t)
-		cmd := ns1.Command("sleep", "1000")
-		require.NoError(t, cmd.Start())
-		pid = cmd.Process.Pid
-		waitRunning(t, pid, ns1, "sleep")
+		pid = startSleep(t, ns1).Process.Pid
 	})
 	require.NotZero(t, pid)
 	// The topology's cleanup has killed and reaped it: no such process.
