@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nstest/harness/internal/fastnl"
+	"github.com/nstest/harness/internal/kconfig"
 )
 
 // Bridge is a Linux bridge in the topology's fabric namespace.
@@ -90,10 +91,11 @@ func (t *Topology) makeBridge(name string, bc bridgeConfig) (*Bridge, error) {
 			continue // the index was taken
 		}
 		if err != nil {
-			if bc.vlanFiltering && errors.Is(err, unix.EOPNOTSUPP) {
-				return nil, fmt.Errorf("VLAN filtering: this kernel's bridges cannot filter VLANs (CONFIG_BRIDGE_VLAN_FILTERING is not set): %w", ErrUnsupported)
+			option := "CONFIG_BRIDGE"
+			if bc.vlanFiltering {
+				option = "CONFIG_BRIDGE_VLAN_FILTERING"
 			}
-			return nil, fmt.Errorf("add bridge: %w", err)
+			return nil, fmt.Errorf("add bridge: %w", kconfig.Check(err, option))
 		}
 		return br, nil
 	}

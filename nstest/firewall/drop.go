@@ -9,6 +9,8 @@ import (
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
 	"github.com/google/nftables/userdata"
+
+	"github.com/nstest/harness/internal/kconfig"
 )
 
 // Direction says which packets of an interface RandomDrop affects.
@@ -85,6 +87,9 @@ func RandomDrop(nsFd int, iface string, percent float64, dir Direction) error {
 		c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: m, UserData: comment(text)})
 	}
 	if err := c.Flush(); err != nil {
+		if percent > 0 {
+			err = kconfig.Check(err, "CONFIG_NF_TABLES_INET", "CONFIG_NFT_NUMGEN")
+		}
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	return nil
@@ -167,7 +172,14 @@ func DropFrames(nsFd int, iface string, percent float64) error {
 		return nil
 	}
 	if err := c.Flush(); err != nil {
-		return fmt.Errorf("%s (the kernel needs CONFIG_NF_TABLES_NETDEV): %w", what, err)
+		if percent == 0 { // only removed a chain
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		needs := []string{"CONFIG_NF_TABLES_NETDEV"}
+		if percent < 100 {
+			needs = append(needs, "CONFIG_NFT_NUMGEN")
+		}
+		return fmt.Errorf("%s: %w", what, kconfig.Check(err, needs...))
 	}
 	return nil
 }

@@ -22,6 +22,8 @@ import (
 	"github.com/google/nftables/expr"
 	"github.com/google/nftables/userdata"
 	"golang.org/x/sys/unix"
+
+	"github.com/nstest/harness/internal/kconfig"
 )
 
 // TableName is the name of the inet table that holds every rule this package
@@ -185,9 +187,31 @@ func Add(nsFd int, rules ...Rule) error {
 		}
 	}
 	if err := c.Flush(); err != nil {
-		return fmt.Errorf("firewall: add %d rules: %w", len(rules), err)
+		return fmt.Errorf("firewall: add %d rules: %w", len(rules), kconfig.Check(err, needs(rules)...))
 	}
 	return nil
+}
+
+// ErrUnsupported is wrapped by errors for rules the running kernel cannot
+// hold (nf_tables, or one of its families or expressions, not built); the
+// error names the kernel options. It is nstest.ErrUnsupported.
+var ErrUnsupported = kconfig.ErrUnsupported
+
+// needs names the kernel options that rules need.
+func needs(rules []Rule) []string {
+	opts := []string{"CONFIG_NF_TABLES_INET"}
+	var reject, random bool
+	for _, r := range rules {
+		reject = reject || r.Action == Reject
+		random = random || r.Probability != 0
+	}
+	if reject {
+		opts = append(opts, "CONFIG_NFT_REJECT_INET")
+	}
+	if random {
+		opts = append(opts, "CONFIG_NFT_NUMGEN")
+	}
+	return opts
 }
 
 // Flush removes the package's table with every rule, NAT mapping and random
@@ -211,7 +235,7 @@ func Flush(nsFd int) error {
 func conn(nsFd int) (*nftables.Conn, error) {
 	c, err := nftables.New(nftables.WithNetNSFd(nsFd))
 	if err != nil {
-		return nil, fmt.Errorf("firewall: open nf_tables netlink socket: %w", err)
+		return nil, fmt.Errorf("firewall: open nf_tables netlink socket: %w", kconfig.Check(err, "CONFIG_NF_TABLES"))
 	}
 	return c, nil
 }

@@ -8,6 +8,8 @@ import (
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
 	"golang.org/x/sys/unix"
+
+	"github.com/nstest/harness/internal/kconfig"
 )
 
 // Masquerade rewrites the source address of packets leaving outIface to the
@@ -34,7 +36,7 @@ func Masquerade(nsFd int, outIface, src string) error {
 		text += " saddr " + src
 	}
 	m = append(m, &expr.Counter{}, &expr.Masq{})
-	return addOne(nsFd, snatChain, m, text+" masquerade", what)
+	return addOne(nsFd, snatChain, m, text+" masquerade", what, "CONFIG_NFT_MASQ")
 }
 
 // ForwardPort sends proto ("tcp" or "udp") packets arriving for port on
@@ -82,7 +84,7 @@ func ForwardPort(nsFd int, proto string, port uint16, to netip.AddrPort, inIface
 		dest = addr.String()
 	}
 	text += fmt.Sprintf(" %s dport %d dnat to %s", proto, port, dest)
-	return addOne(nsFd, dnatChain, m, text, what)
+	return addOne(nsFd, dnatChain, m, text, what, "CONFIG_NFT_NAT")
 }
 
 // ClampMSS lowers the maximum segment size announced in forwarded TCP SYNs
@@ -115,12 +117,12 @@ func ClampMSS(nsFd int, outIface string) error {
 		&expr.Byteorder{SourceRegister: reg, DestRegister: reg, Op: expr.ByteorderHton, Len: 2, Size: 2},
 		&expr.Exthdr{Op: expr.ExthdrOpTcpopt, Type: 2, Offset: 2, Len: 2, SourceRegister: reg},
 	)
-	return addOne(nsFd, clampChain, m, text+" tcp flags syn tcp option maxseg size set rt mtu", what)
+	return addOne(nsFd, clampChain, m, text+" tcp flags syn tcp option maxseg size set rt mtu", what, "CONFIG_NFT_EXTHDR")
 }
 
 // addOne appends one rule to a chain of the package's table, creating both
-// as needed.
-func addOne(nsFd int, spec *chainSpec, exprs []expr.Any, text, what string) error {
+// as needed; the rule needs the kernel options named by needs.
+func addOne(nsFd int, spec *chainSpec, exprs []expr.Any, text, what string, needs ...string) error {
 	c, err := conn(nsFd)
 	if err != nil {
 		return err
@@ -129,7 +131,7 @@ func addOne(nsFd int, spec *chainSpec, exprs []expr.Any, text, what string) erro
 	ch := spec.add(c, t)
 	c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: exprs, UserData: comment(text)})
 	if err := c.Flush(); err != nil {
-		return fmt.Errorf("%s: %w", what, err)
+		return fmt.Errorf("%s: %w", what, kconfig.Check(err, append([]string{"CONFIG_NF_TABLES_INET"}, needs...)...))
 	}
 	return nil
 }
