@@ -34,7 +34,7 @@ func TestLinkFlapTCPRecovers(t *testing.T) {
 	eth0 := topo.Connect(client, lan, "10.0.0.1/24")
 	topo.Connect(server, lan, "10.0.0.2/24")
 	serve(t, server, ":7", func(c net.Conn) { io.Copy(c, c) }) // echo
-	dctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	dctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	conn, err := client.DialContext(dctx, "tcp", "server:7")
 	require.NoError(t, err)
@@ -46,7 +46,7 @@ func TestLinkFlapTCPRecovers(t *testing.T) {
 		}
 		return r.ReadString('\n')
 	}
-	got, err := echo("before", 2*time.Second)
+	got, err := echo("before", 10*time.Second)
 	require.NoError(t, err)
 	require.Equal(t, "before\n", got)
 
