@@ -39,7 +39,7 @@ type run struct {
 	answered []bool          // per request: a reply came
 	settled  []bool          // per request: a reply or an ICMP error came
 	nSettled int
-	mtu      int             // from the last local EMSGSIZE error, if known
+	mtu      int // from the last local EMSGSIZE error, if known
 }
 
 const forever = time.Duration(math.MaxInt64)
