@@ -38,8 +38,8 @@ type run struct {
 	sendAt   []time.Duration // since start, per request
 	answered []bool          // per request: a reply came
 	settled  []bool          // per request: a reply or an ICMP error came
-	nSettled int
-	mtu      int // from the last local EMSGSIZE error, if known
+	nSettled int             // how many are settled
+	mtu      int             // from the last local EMSGSIZE error, if known
 }
 
 const forever = time.Duration(math.MaxInt64)
