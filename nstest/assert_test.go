@@ -228,8 +228,10 @@ func TestAssertMatrix(t *testing.T) {
 		{From: ns3, To: "fd00::1", Reachable: true},
 	}, nstest.IPv6()))
 
+	// The defaults here: the reply that breaks NotReach(ns1, "ns2") must come
+	// within the window, on a loaded machine too.
 	msg, _ := failures(t, func(tb testing.TB) {
-		assert.False(t, nstest.AssertMatrix(tb, nstest.Reach(ns2, "ns3").Reach(ns1, "ns3").NotReach(ns1, "ns2").Reach(ns1, "ns9"), quick))
+		assert.False(t, nstest.AssertMatrix(tb, nstest.Reach(ns2, "ns3").Reach(ns1, "ns3").NotReach(ns1, "ns2").Reach(ns1, "ns9")))
 	})
 	matches(t, `nstest: reachability: 3 of 4 pairs not as expected
 ok    ns2 -> ns3 \(10\.0\.0\.3\)  want reachable    got a reply
