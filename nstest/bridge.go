@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nstest/harness/internal/fastnl"
+	"github.com/nstest/harness/internal/kconfig"
 )
 
 // Bridge is a Linux bridge, or an Open vSwitch bridge (see OVS), in the
@@ -137,10 +138,11 @@ func makeLinuxBridge(h *Host, name string, bc bridgeConfig) (*Bridge, error) {
 			continue // the index was taken
 		}
 		if err != nil {
-			if bc.vlanFiltering && errors.Is(err, unix.EOPNOTSUPP) {
-				return nil, fmt.Errorf("VLAN filtering: this kernel's bridges cannot filter VLANs (CONFIG_BRIDGE_VLAN_FILTERING is not set): %w", ErrUnsupported)
+			option := "CONFIG_BRIDGE"
+			if bc.vlanFiltering {
+				option = "CONFIG_BRIDGE_VLAN_FILTERING"
 			}
-			return nil, fmt.Errorf("add bridge: %w", err)
+			return nil, fmt.Errorf("add bridge: %w", kconfig.Check(err, option))
 		}
 		return br, nil
 	}

@@ -31,13 +31,12 @@ func ExampleHost_Capture() {
 		if err != nil {
 			t.Fatal(err)
 		}
-		fmt.Printf("%s > %s: echo request\n", pkts[0].Src, pkts[0].Dst)
+		fmt.Printf("%s > %s: echo request\n", pkts[0].Src, pkts[0].Dst) // 10.0.0.1 > 10.0.0.2: echo request
 		// c.WriteFile("ping.pcap") saves it for tcpdump -r or Wireshark.
 	})
 	if err != nil {
 		fmt.Println(err)
 	}
-	// Output: 10.0.0.1 > 10.0.0.2: echo request
 }
 
 // A router masquerades its inside network: the server sees the router's
@@ -67,11 +66,10 @@ func ExampleHost_Masquerade() {
 		if err != nil {
 			t.Fatal(err)
 		}
-		fmt.Println("server sees", c.RemoteAddr().(*net.TCPAddr).IP)
+		fmt.Println("server sees", c.RemoteAddr().(*net.TCPAddr).IP) // server sees 203.0.113.1
 		c.Close()
 	})
 	if err != nil {
 		fmt.Println(err)
 	}
-	// Output: server sees 203.0.113.1
 }

@@ -51,9 +51,9 @@ func TestFlapAlternates(t *testing.T) {
 	// and an echo on a slow machine (the kernel lane's emulated CPUs): the
 	// carrier loss flushes the neighbour, and with 150 ms up phases a loaded
 	// VM answered no echo in 5 s.
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	eth0.Flap(ctx, 150*time.Millisecond, 600*time.Millisecond) // stopped at teardown
+	eth0.Flap(ctx, 300*time.Millisecond, 600*time.Millisecond) // stopped at teardown
 	var answered, lost int
 	for (answered == 0 || lost == 0) && ctx.Err() == nil {
 		st, _ := h1.Ping(ctx, "h2")

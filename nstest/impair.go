@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/nstest/harness/internal/kconfig"
 	"github.com/nstest/harness/internal/qdisc"
 	"github.com/nstest/harness/nstest/firewall"
 )
@@ -18,7 +19,7 @@ type Impairment struct {
 
 // ErrUnsupported is wrapped by errors for features the running kernel lacks;
 // the error names the missing kernel option.
-var ErrUnsupported = qdisc.ErrUnsupported
+var ErrUnsupported = kconfig.ErrUnsupported
 
 // Impair sets the impairment of packets leaving the interface, replacing any
 // earlier one; the zero Impairment resets the link. Rate uses a tbf qdisc;
@@ -26,8 +27,11 @@ var ErrUnsupported = qdisc.ErrUnsupported
 // back to an nf_tables rule at the other end of the veth pair that drops that
 // share of the frames arriving there (ARP included, unseen by the sender, as
 // netem's loss; towards an Open vSwitch userspace datapath, which reads its
-// ports before that hook, the frames are dropped as they leave), and delay or jitter return an error wrapping ErrUnsupported
-// that names CONFIG_NET_SCH_NETEM.
+// ports before that hook, the frames are dropped as they leave), and delay
+// or jitter return an error wrapping ErrUnsupported that names
+// CONFIG_NET_SCH_NETEM. Any other qdisc or nf_tables feature the kernel
+// lacks (CONFIG_NET_SCH_TBF, CONFIG_NF_TABLES_NETDEV, ...) also returns an
+// error wrapping ErrUnsupported that names it.
 func (i *Interface) Impair(im Impairment) error {
 	i.mu.Lock()
 	defer i.mu.Unlock()

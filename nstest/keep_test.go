@@ -5,13 +5,11 @@ import (
 	"io"
 	"net"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"golang.org/x/sys/unix"
 
 	"github.com/nstest/harness/internal/keep"
 	"github.com/nstest/harness/internal/ns"
@@ -26,41 +24,14 @@ func initialRoot() bool {
 }
 
 // restoreRunNetns undoes, at the end of the test, what keeping namespaces
-// does to the machine beyond the namespaces themselves: /run/netns made a
-// mount point (as `ip netns add` also does).
+// did to the machine beyond the namespaces themselves (/run/netns made a
+// mount point, as `ip netns add` also does), as far as this process did it
+// and nobody else uses it: other processes add namespaces there at any time.
 func restoreRunNetns(t *testing.T) {
 	release, err := keep.Exclusive()
 	require.NoError(t, err)
 	t.Cleanup(release) // registered first: released last
-	_, statErr := os.Stat(keep.NetnsDir)
-	state := filepath.Dir(keep.OwnerDir)
-	_, stateErr := os.Stat(state)
-	wasMount := isMountPoint(keep.NetnsDir)
-	t.Cleanup(func() {
-		if !wasMount && isMountPoint(keep.NetnsDir) {
-			unix.Unmount(keep.NetnsDir, unix.MNT_DETACH)
-		}
-		if os.IsNotExist(statErr) {
-			os.Remove(keep.NetnsDir)
-		}
-		if os.IsNotExist(stateErr) {
-			// The lock file can go: every user of it on the real /run
-			// is a test that holds Exclusive, as this one does.
-			os.Remove(keep.OwnerDir)
-			os.Remove(filepath.Join(state, "lock"))
-			os.Remove(state)
-		}
-	})
-}
-
-func isMountPoint(dir string) bool {
-	b, _ := os.ReadFile("/proc/self/mountinfo")
-	for _, l := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(l); len(f) > 4 && f[4] == dir {
-			return true
-		}
-	}
-	return false
+	t.Cleanup(keep.RestoreDirs)
 }
 
 func TestKeepFailedTest(t *testing.T) {

@@ -9,6 +9,8 @@ import (
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
+
+	"github.com/nstest/harness/internal/kconfig"
 )
 
 // Partition splits the network between groups of hosts, as a failed switch
@@ -32,10 +34,15 @@ import (
 //
 // Paths through a host in no group stay open: to cut a routed path, put the
 // router in one of the groups. heal removes the rules; it may be called more
-// than once, and the topology's teardown needs no heal.
+// than once, and the topology's teardown needs no heal. A kernel without the
+// nf_tables families this needs (CONFIG_NF_TABLES_BRIDGE,
+// CONFIG_NF_TABLES_NETDEV) skips the test, naming the option.
 func (t *Topology) Partition(groups ...[]*Host) (heal func() error) {
 	t.tb.Helper()
 	heal, err := t.partition(groups)
+	if errors.Is(err, ErrUnsupported) {
+		t.tb.Skipf("%v", err)
+	}
 	if err != nil {
 		t.tb.Fatalf("%v", err)
 	}
@@ -172,7 +179,7 @@ func macCuts(c *nftables.Conn, name string, macs [][]net.HardwareAddr) error {
 		}
 	}
 	if err := c.Flush(); err != nil {
-		return fmt.Errorf("add bridge table %s (the kernel needs CONFIG_NF_TABLES_BRIDGE): %w", name, err)
+		return fmt.Errorf("add bridge table %s: %w", name, kconfig.Check(err, "CONFIG_NF_TABLES_BRIDGE"))
 	}
 	return nil
 }
@@ -196,7 +203,7 @@ func ingressCuts(c *nftables.Conn, name string, ifaces []string) error {
 		}})
 	}
 	if err := c.Flush(); err != nil {
-		return fmt.Errorf("add netdev table %s on %v (the kernel needs CONFIG_NF_TABLES_NETDEV): %w", name, ifaces, err)
+		return fmt.Errorf("add netdev table %s on %v: %w", name, ifaces, kconfig.Check(err, "CONFIG_NF_TABLES_NETDEV"))
 	}
 	return nil
 }
@@ -211,7 +218,7 @@ func nftSession(h *Host, fn func(c *nftables.Conn) error) error {
 	return h.do(func() error {
 		c, err := nftables.New(nftables.AsLasting())
 		if err != nil {
-			return fmt.Errorf("open nf_tables netlink socket: %w", err)
+			return fmt.Errorf("open nf_tables netlink socket: %w", kconfig.Check(err, "CONFIG_NF_TABLES"))
 		}
 		defer c.CloseLasting()
 		return fn(c)

@@ -23,7 +23,7 @@ const helperEnv = "NSTEST_TEST_HELPER"
 // TestKilledWhileBuilding SIGKILLs a test process in the middle of building a
 // 20-host topology, while a command it started runs in one of the hosts, and
 // checks that the machine is left exactly as it was: the namespace the tests
-// run in (links, addresses, routes, sysctls, /run/netns, mounts) and no
+// run in (links, addresses, routes, sysctls, what it kept) and no
 // process behind.
 func TestKilledWhileBuilding(t *testing.T) {
 	if os.Getenv(helperEnv) == "build20" {
@@ -89,9 +89,7 @@ func buildForever(t *testing.T) {
 			h5 = h
 		}
 	}
-	cmd := h5.Command("sleep", "1000")
-	require.NoError(t, cmd.Start())
-	pid := waitRunning(t, cmd.Process.Pid, h5, "sleep") // report it only once it really runs
+	_, pid := startSleep(t, h5) // reported only once it really runs
 	fmt.Printf("SLEEP %d\nREADY\n", pid)
 	for i := 11; ; i++ {
 		add(i)
@@ -101,31 +99,32 @@ func buildForever(t *testing.T) {
 	}
 }
 
-// waitRunning waits until the program started by launcher, the process of a
-// host's command, runs the program comm inside host h's network namespace,
-// and returns its pid.
-func waitRunning(t *testing.T, launcher int, h *nstest.Host, comm string) int {
+// startSleep starts a long sleep in host h and returns its command and the
+// pid of the sleep, once it runs there: the shell that becomes the sleep
+// says so from inside the host. The command's process is the launcher (see
+// Host.Command); the program is its one child.
+func startSleep(t *testing.T, h *nstest.Host) (*exec.Cmd, int) {
 	t.Helper()
-	var want unix.Stat_t
+	cmd := h.Command("sh", "-c", "echo running; exec sleep 1000")
+	out, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	line, err := bufio.NewReader(out).ReadString('\n')
+	require.Equal(t, "running\n", line, "the command did not start: %v", err)
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", cmd.Process.Pid, cmd.Process.Pid))
+	require.NoError(t, err)
+	kids := strings.Fields(string(b))
+	require.Len(t, kids, 1, "children of the launcher")
+	pid, err := strconv.Atoi(kids[0])
+	require.NoError(t, err)
 	f, err := h.NSFile()
 	require.NoError(t, err)
+	defer f.Close()
+	var want, got unix.Stat_t
 	require.NoError(t, unix.Fstat(int(f.Fd()), &want))
-	f.Close()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", launcher, launcher))
-		for _, f := range strings.Fields(string(b)) {
-			pid, _ := strconv.Atoi(f)
-			var st unix.Stat_t
-			c, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
-			err := unix.Stat(fmt.Sprintf("/proc/%d/ns/net", pid), &st)
-			if err == nil && st.Ino == want.Ino && strings.TrimSpace(string(c)) == comm {
-				return pid
-			}
-		}
-		require.True(t, time.Now().Before(deadline), "the command of process %d never ran %s inside %s", launcher, comm, h.Name())
-		time.Sleep(time.Millisecond)
-	}
+	require.NoError(t, unix.Stat(fmt.Sprintf("/proc/%d/ns/net", pid), &got))
+	require.Equal(t, want.Ino, got.Ino, "the command does not run in %s's namespace", h.Name())
+	return cmd, pid
 }
 
 // A host whose namespace is made while the topology is torn down is released

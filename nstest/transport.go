@@ -83,6 +83,7 @@ func AssertTCPReachable(tb testing.TB, from *Host, address string, opts ...Check
 	ctx, cancel := context.WithTimeout(context.Background(), c.within)
 	defer cancel()
 	attempts := 0
+	var why error // what the attempts met; an answer (refused, no route) outranks the check's end cutting one short
 	for wait := firstGap; ; wait = min(2*wait, maxGap) {
 		attempts++
 		conn, err := from.dialIn(ctx, "tcp", ap)
@@ -90,13 +91,16 @@ func AssertTCPReachable(tb testing.TB, from *Host, address string, opts ...Check
 			conn.Close()
 			return true
 		}
+		if why == nil || ctx.Err() == nil || !isTimeout(err) && !errors.Is(err, context.DeadlineExceeded) {
+			why = err
+		}
 		select {
 		case <-ctx.Done():
 		case <-time.After(wait):
 			continue
 		}
 		tb.Errorf("nstest: %s -> tcp %s: want a connection, got %s (%s in %v)", from.name, t.endpoint(address, ap),
-			tcpFailure(err, ap, c.within), plural(attempts, "attempt"), c.within)
+			tcpFailure(why, ap, c.within), plural(attempts, "attempt"), c.within)
 		return false
 	}
 }

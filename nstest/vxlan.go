@@ -1,6 +1,7 @@
 package nstest
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -9,6 +10,8 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/nstest/harness/internal/kconfig"
 )
 
 // VXLANPort is the IANA UDP port for VXLAN, which overlays use.
@@ -92,6 +95,9 @@ func (t *Topology) AddOverlay(name string, vni int) *Overlay {
 		t.tb.Fatalf("nstest: overlay %q: VNI %d: out of range 1..16777215", name, vni)
 	}
 	br, err := t.addBridge(name, nil)
+	if errors.Is(err, ErrUnsupported) {
+		t.tb.Skipf("nstest: overlay %q: %v", name, err)
+	}
 	if err != nil {
 		t.tb.Fatalf("nstest: overlay %q: %v", name, err)
 	}
@@ -121,11 +127,15 @@ func (o *Overlay) Sites() []*Site {
 // AddSite adds a machine to the overlay: a namespace called name whose eth0
 // is on the underlay with the address underlayAddr (an IPv4 CIDR such as
 // "192.168.100.1/24"), a bridge br0 and a VXLAN device joining br0 to every
-// other site of the overlay.
+// other site of the overlay. A kernel without VXLAN devices (CONFIG_VXLAN)
+// skips the test, naming the option.
 func (o *Overlay) AddSite(name, underlayAddr string) *Site {
 	t := o.topo
 	t.tb.Helper()
 	s, err := o.addSite(name, underlayAddr)
+	if errors.Is(err, ErrUnsupported) {
+		t.tb.Skipf("%v", err)
+	}
 	if err != nil {
 		t.tb.Fatalf("%v", err)
 	}
@@ -153,7 +163,7 @@ func (o *Overlay) addSite(name, underlayAddr string) (*Site, error) {
 	s := &Site{overlay: o, machine: m, uplink: up, addr: p.Addr(), vxName: fmt.Sprintf("vxlan%d", o.vni), overhead: VXLANOverhead}
 	br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: "br0", Flags: net.FlagUp}}
 	if err := m.use(func() error { return m.nl.LinkAdd(br) }); err != nil {
-		return nil, fmt.Errorf("%s: add bridge br0: %w", what, err)
+		return nil, fmt.Errorf("%s: add bridge br0: %w", what, kconfig.Check(err, "CONFIG_BRIDGE"))
 	}
 	s.brIndex = br.Index
 	vx := &netlink.Vxlan{
@@ -165,7 +175,7 @@ func (o *Overlay) addSite(name, underlayAddr string) (*Site, error) {
 		Learning:     true,
 	}
 	if err := m.use(func() error { return m.nl.LinkAdd(vx) }); err != nil {
-		return nil, fmt.Errorf("%s: add VXLAN device %s (VNI %d): %w", what, s.vxName, o.vni, err)
+		return nil, fmt.Errorf("%s: add VXLAN device %s (VNI %d): %w", what, s.vxName, o.vni, kconfig.Check(err, "CONFIG_VXLAN"))
 	}
 	s.vxIndex = vx.Index
 	if err := m.use(func() error { return m.nl.LinkSetUp(vx) }); err != nil {

@@ -152,10 +152,11 @@ func open(t *testing.T, h *nstest.Host, iface string) *capture.Capture {
 	return c
 }
 
-// waitFor waits up to two seconds for n packets matching f on c.
+// waitFor waits for n packets matching f on c, up to ten seconds: a bound for
+// a broken network, not a speed check.
 func waitFor(t *testing.T, c *capture.Capture, f capture.Filter, n int) []capture.Packet {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	pkts, err := c.Wait(ctx, f, n)
 	if err != nil {

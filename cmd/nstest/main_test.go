@@ -135,7 +135,10 @@ func TestRunSeed(t *testing.T) {
 
 func TestRunFailingExpectation(t *testing.T) {
 	t.Parallel()
-	r := runBin(t, "run", "--timeout", "300ms", write(t, "broken.yaml", brokenFile))
+	// The failing check takes the whole --timeout, the passing ones stop at
+	// their first reply: a long timeout costs nothing when the network works,
+	// and a short one fails a passing check on a loaded machine.
+	r := runBin(t, "run", "--timeout", "3s", write(t, "broken.yaml", brokenFile))
 	if r.code != 1 {
 		t.Fatalf("exit %d, want 1", r.code)
 	}
@@ -143,6 +146,7 @@ func TestRunFailingExpectation(t *testing.T) {
 		"TEST: h2 -> h1 reachable ", "[ OK ]\n",
 		"TEST: h1 -> h3 reachable ", "[FAIL]\n",
 		"broken.yaml:8:25: nstest: h1 -> h3 (10.0.0.3): want reachable",
+		" echo requests in 3s\n", // --timeout applies
 		"Results: 2/3 checks passed, 1 FAILED",
 	} {
 		if !strings.Contains(r.stdout, want) {
@@ -166,7 +170,7 @@ func TestRunBadFile(t *testing.T) {
 
 func TestRunJUnit(t *testing.T) {
 	t.Parallel()
-	r := runBin(t, "run", write(t, "broken.yaml", brokenFile), "--format", "junit", "--timeout", "300ms")
+	r := runBin(t, "run", write(t, "broken.yaml", brokenFile), "--format", "junit")
 	if r.code != 1 {
 		t.Fatalf("exit %d, want 1", r.code)
 	}
@@ -283,7 +287,7 @@ hosts:
 expect:
   pingall: true
 `)
-	r := runBin(t, "run", "--timeout", "200ms", f)
+	r := runBin(t, "run", f)
 	if r.code != 1 {
 		t.Fatalf("exit %d, want 1", r.code)
 	}
@@ -357,8 +361,13 @@ func newPrivate(t *testing.T) *private {
 	if os.Geteuid() != 0 || rootless.InChild() {
 		t.Skip("kept topologies need root in the initial user namespace (mounts under /run/netns)")
 	}
-	// unshare makes the namespace, then runs sh in it, which says so.
-	holder := exec.Command("unshare", "--mount", "--propagation", "private", "sh", "-c", "echo ready; exec sleep 3600")
+	// The holder keeps the mount namespace until its stdin closes; it says
+	// "ready" from inside it, which is when the namespace exists.
+	holder := exec.Command("unshare", "--mount", "--propagation", "private", "sh", "-c", "echo ready; exec cat >/dev/null")
+	stdin, err := holder.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
 	out, err := holder.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -366,9 +375,10 @@ func newPrivate(t *testing.T) *private {
 	if err := holder.Start(); err != nil {
 		t.Skipf("unshare --mount (util-linux): %v", err)
 	}
-	t.Cleanup(func() { holder.Process.Kill(); holder.Wait() })
+	t.Cleanup(func() { stdin.Close(); holder.Process.Kill(); holder.Wait() })
 	if line, err := bufio.NewReader(out).ReadString('\n'); line != "ready\n" {
-		t.Fatalf("unshare --mount: %q, %v", line, err)
+		holder.Wait()
+		t.Fatalf("unshare --mount did not make a mount namespace: %q, %v, %v", line, err, holder.ProcessState)
 	}
 	p := &private{t: t, pid: fmt.Sprint(holder.Process.Pid), etc: filepath.Join(t.TempDir(), "etc-netns")}
 	if r := p.run("mount", "-t", "tmpfs", "nstest-test", "/run"); r.code != 0 {

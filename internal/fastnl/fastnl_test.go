@@ -2,6 +2,7 @@ package fastnl_test
 
 import (
 	"errors"
+	"net"
 	"net/netip"
 	"os"
 	"strings"
@@ -125,19 +126,66 @@ func TestAddVethConfiguresBothEndsInOneMessage(t *testing.T) {
 		t.Errorf("br0 multicast snooping %v, want off", s)
 	}
 	// Operationally up soon after: both ends are up and the port forwards.
-	deadline := time.Now().Add(2 * time.Second)
+	host.waitLink(t, 30, func(l netlink.Link) bool { return l.Attrs().OperState == netlink.OperUp }, "eth0 operationally up")
+}
+
+// hangGuard bounds waits for kernel events: only a broken kernel or test
+// reaches it, never a slow machine.
+const hangGuard = time.Minute
+
+// waitLink waits until the link index of s is in the state cond wants, as
+// the kernel reports it: its state now, then every change.
+func (s *space) waitLink(t *testing.T, index int, cond func(netlink.Link) bool, what string) {
+	t.Helper()
+	ch, done := make(chan netlink.LinkUpdate, 64), make(chan struct{})
+	defer close(done)
+	if err := s.n.Do(func() error {
+		return netlink.LinkSubscribeWithOptions(ch, done, netlink.LinkSubscribeOptions{ListExisting: true})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	guard := time.NewTimer(hangGuard)
+	defer guard.Stop()
 	for {
-		ls, err := host.c.Link(30)
-		if err != nil {
-			t.Fatal(err)
+		select {
+		case u, ok := <-ch:
+			if !ok {
+				t.Fatalf("waiting for %s: link updates ended", what)
+			}
+			if int(u.Index) == index && u.Header.Type == unix.RTM_NEWLINK && cond(u.Link) {
+				return
+			}
+		case <-guard.C:
+			t.Fatalf("no %s after %v", what, hangGuard)
 		}
-		if ls.OperState == fastnl.OperUp {
-			break
+	}
+}
+
+// waitAddr waits until link index of s has an address that cond wants, as
+// the kernel reports it: its addresses now, then every new one.
+func (s *space) waitAddr(t *testing.T, index int, cond func(net.IPNet) bool, what string) {
+	t.Helper()
+	ch, done := make(chan netlink.AddrUpdate, 64), make(chan struct{})
+	defer close(done)
+	if err := s.n.Do(func() error {
+		return netlink.AddrSubscribeWithOptions(ch, done, netlink.AddrSubscribeOptions{ListExisting: true})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	guard := time.NewTimer(hangGuard)
+	defer guard.Stop()
+	for {
+		select {
+		case u, ok := <-ch:
+			if !ok {
+				t.Fatalf("waiting for %s: address updates ended", what)
+			}
+			if u.LinkIndex == index && u.NewAddr && cond(u.LinkAddress) {
+				return
+			}
+		case <-guard.C:
+			t.Fatalf("no %s after %v", what, hangGuard)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("eth0 operstate %d after 2s, want up", ls.OperState)
-		}
-		time.Sleep(time.Millisecond)
 	}
 }
 
@@ -161,14 +209,9 @@ func TestNoLinkLocalUntilModeChanges(t *testing.T) {
 		}
 		return as
 	}
-	// a's end generates a link-local address once the carrier is up.
-	deadline := time.Now().Add(2 * time.Second)
-	for len(ll(a)) == 0 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
-	if len(ll(a)) == 0 {
-		t.Fatal("the end with the default addr_gen_mode got no link-local address")
-	}
+	// a's end generates a link-local address once the carrier is up; b's,
+	// up as long, has none.
+	a.waitAddr(t, 2, func(a net.IPNet) bool { return a.IP.IsLinkLocalUnicast() }, "link-local address on a's eth0")
 	if as := ll(b); len(as) != 0 {
 		t.Fatalf("the end with addr_gen_mode none has %v", as)
 	}

@@ -129,6 +129,7 @@ func mount(topology, node string, f *os.File) (string, error) {
 	if err := checkName(name); err != nil {
 		return "", err
 	}
+	noteDirs()
 	if err := prepareDir(); err != nil {
 		return "", err
 	}
@@ -141,6 +142,8 @@ func mount(topology, node string, f *os.File) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("create %s: %w", path, err)
 	}
+	var file unix.Stat_t
+	unix.Fstat(fd, &file)
 	unix.Close(fd)
 	src := fmt.Sprintf("/proc/%d/fd/%d", os.Getpid(), f.Fd())
 	if err := unix.Mount(src, path, "none", unix.MS_BIND, ""); err != nil {
@@ -153,6 +156,7 @@ func mount(topology, node string, f *os.File) (string, error) {
 		os.Remove(path)
 		return "", fmt.Errorf("record ownership of %s: %w", name, err)
 	}
+	remember(name, file, st)
 	return name, nil
 }
 
@@ -165,6 +169,7 @@ func prepareDir() error {
 	err := unix.Mount("", NetnsDir, "none", unix.MS_SHARED|unix.MS_REC, "")
 	if errors.Is(err, unix.EINVAL) {
 		if err = unix.Mount(NetnsDir, NetnsDir, "none", unix.MS_BIND|unix.MS_REC, ""); err == nil {
+			noteMountPoint()
 			err = unix.Mount("", NetnsDir, "none", unix.MS_SHARED|unix.MS_REC, "")
 		}
 	}
@@ -240,6 +245,7 @@ func unmount(name string, rec record) error {
 	if err := unix.Unmount(path, unix.MNT_DETACH); err != nil {
 		return fmt.Errorf("unmount %s: %w", path, err)
 	}
+	forget(name)
 	os.Remove(path)
 	unlinkRecord(name)
 	return nil

@@ -6,12 +6,13 @@
 package qdisc
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"time"
 
 	"github.com/vishvananda/netlink"
+
+	"github.com/nstest/harness/internal/kconfig"
 )
 
 // Impairment describes how a link misbehaves on egress. The zero value is a
@@ -24,7 +25,7 @@ type Impairment struct {
 
 // ErrUnsupported is wrapped by errors for impairments this kernel cannot
 // apply; the message names the missing kernel option.
-var ErrUnsupported = errors.New("not supported by this kernel")
+var ErrUnsupported = kconfig.ErrUnsupported
 
 // MinRate is the lowest Rate accepted, in bits per second.
 const MinRate = 8000
@@ -35,6 +36,9 @@ const (
 	kindNetem = "netem"
 	kindTbf   = "tbf"
 )
+
+// qdiscOption names the kernel option each kind of qdisc needs.
+var qdiscOption = map[string]string{kindNetem: "CONFIG_NET_SCH_NETEM", kindTbf: "CONFIG_NET_SCH_TBF"}
 
 // Apply sets the impairment of the link's egress, replacing any previous one;
 // the zero Impairment restores the link's default qdisc. h must be bound to
@@ -167,7 +171,7 @@ func setRoot(h *netlink.Handle, linkIndex int, q netlink.Qdisc) error {
 		return nil
 	}
 	if err := h.QdiscReplace(q); err != nil {
-		return fmt.Errorf("set %s qdisc: %w", q.Type(), err)
+		return fmt.Errorf("set %s qdisc: %w", q.Type(), kconfig.Check(err, qdiscOption[q.Type()]))
 	}
 	return nil
 }

@@ -1,6 +1,12 @@
 // Package rootcheck records what the test process's own network namespace
-// and the machine's kept-namespace directory look like, so that a test suite
-// can prove it left them exactly as they were.
+// looks like, and what this process kept under /run/netns, so that a test
+// suite can prove it left them exactly as they were.
+//
+// It looks only at what the tests could have changed: the namespace the
+// process runs in (which no test may touch) and the namespaces this process
+// itself kept. The machine's /run/netns and mount table as a whole are
+// shared with everyone else on the machine (`ip netns add`, other test
+// binaries): comparing them would blame the tests for what others do.
 package rootcheck
 
 import (
@@ -12,11 +18,13 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
+	"github.com/nstest/harness/internal/keep"
 	"github.com/nstest/harness/internal/rootless"
 )
 
-// Snapshot describes the current namespace: links, addresses, routes of every
-// table, forwarding and related sysctls, /run/netns, and mount points.
+// Snapshot describes the current namespace (links, addresses, routes of
+// every table, forwarding and related sysctls) and the kept namespaces this
+// process made that are still there (see keep.Leftovers).
 func Snapshot() (string, error) {
 	var lines []string
 	add := func(format string, a ...any) { lines = append(lines, fmt.Sprintf(format, a...)) }
@@ -49,17 +57,8 @@ func Snapshot() (string, error) {
 		b, _ := os.ReadFile("/proc/sys/" + k)
 		add("sysctl %s=%s", k, strings.TrimSpace(string(b)))
 	}
-	if ents, err := os.ReadDir("/run/netns"); err == nil {
-		for _, e := range ents {
-			add("netns %s", e.Name())
-		}
-	}
-	if b, err := os.ReadFile("/proc/self/mountinfo"); err == nil {
-		for _, l := range strings.Split(string(b), "\n") {
-			if f := strings.Fields(l); len(f) > 4 {
-				add("mount %s", f[4])
-			}
-		}
+	for _, l := range keep.Leftovers() {
+		add("kept %s", l)
 	}
 	sort.Strings(lines)
 	return strings.Join(lines, "\n"), nil
@@ -91,7 +90,8 @@ func Diff(before, after string) string {
 }
 
 // Main runs a test binary's tests, checking that the namespace the tests run
-// in and /run/netns are the same afterwards. It returns the exit code.
+// in is the same afterwards and that nothing this process kept under
+// /run/netns is left. It returns the exit code.
 func Main(run func() int) int {
 	before, err := Snapshot()
 	if err != nil {

@@ -324,6 +324,21 @@ func TestPingDecodedAndReadByTcpdump(t *testing.T) {
 // the tail of what an unlimited capture of the same interface saw.
 func TestLimitKeepsNewest(t *testing.T) {
 	tb := newTube(t, true)
+	// Frames are told apart by their bytes below, and a ring keeps the last
+	// datagram only if nothing follows it: so only this test's frames may
+	// cross. IPv6 repeats byte-identical router solicitations and MLD
+	// reports at any time: turn it off before the captures start. A socket
+	// on b takes the datagrams, so that b sends no ICMP errors after them.
+	for _, s := range []struct {
+		n     *ns.NS
+		iface string
+	}{{tb.a, "ns1_in"}, {tb.b, "ns1_out"}} {
+		if err := s.n.Do(func() error {
+			return os.WriteFile("/proc/sys/net/ipv6/conf/"+s.iface+"/disable_ipv6", []byte("1"), 0)
+		}); err != nil {
+			t.Fatalf("turn IPv6 off on %s: %v", s.iface, err)
+		}
+	}
 	const maxBytes = 3 * (14 + 20 + 8 + 4) // three of the datagrams below
 	full := open(t, tb.b, "ns1_out")
 	byCount := open(t, tb.b, "ns1_out", capture.Limit(5))
@@ -331,6 +346,11 @@ func TestLimitKeepsNewest(t *testing.T) {
 	ctx := testContext(t)
 	conn := udpConn(t, tb.a)
 	const port, n = 4000, 20
+	var sink net.PacketConn
+	if err := tb.b.Do(func() (err error) { sink, err = net.ListenPacket("udp4", fmt.Sprintf("10.0.0.2:%d", port)); return err }); err != nil {
+		t.Fatal(err)
+	}
+	defer sink.Close()
 	for i := range n {
 		if _, err := conn.WriteToUDP(fmt.Appendf(nil, "%04d", i), &net.UDPAddr{IP: net.IPv4(10, 0, 0, 2), Port: port}); err != nil {
 			t.Fatalf("send datagram %d: %v", i, err)

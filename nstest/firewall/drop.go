@@ -9,6 +9,8 @@ import (
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
 	"github.com/google/nftables/userdata"
+
+	"github.com/nstest/harness/internal/kconfig"
 )
 
 // Direction says which packets of an interface RandomDrop affects.
@@ -87,6 +89,9 @@ func randomDrop(c *nftables.Conn, spec *chainSpec, key expr.MetaKey, iface strin
 		c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: m, UserData: comment(text)})
 	}
 	if err := c.Flush(); err != nil {
+		if percent > 0 {
+			err = kconfig.Check(err, "CONFIG_NF_TABLES_INET", "CONFIG_NFT_NUMGEN")
+		}
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	return nil
@@ -189,7 +194,14 @@ func dropFrames(c *nftables.Conn, iface string, percent float64, dir Direction, 
 		return nil
 	}
 	if err := c.Flush(); err != nil {
-		return fmt.Errorf("%s (the kernel needs CONFIG_NF_TABLES_NETDEV): %w", what, err)
+		if percent == 0 { // only removed a chain
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		needs := []string{"CONFIG_NF_TABLES_NETDEV"}
+		if percent < 100 {
+			needs = append(needs, "CONFIG_NFT_NUMGEN")
+		}
+		return fmt.Errorf("%s: %w", what, kconfig.Check(err, needs...))
 	}
 	return nil
 }

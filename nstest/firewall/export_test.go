@@ -1,4 +1,4 @@
 package firewall
 
-// Lacks is lacks, for the tests.
-var Lacks = lacks
+// Needs is needs, for the tests.
+var Needs = needs

@@ -25,6 +25,8 @@ import (
 	"github.com/google/nftables/expr"
 	"github.com/google/nftables/userdata"
 	"golang.org/x/sys/unix"
+
+	"github.com/nstest/harness/internal/kconfig"
 )
 
 // TableName is the name of the inet table that holds every rule this package
@@ -205,16 +207,36 @@ func Add(n Namespace, rules ...Rule) error {
 			}
 		}
 		if err := c.Flush(); err != nil {
-			for _, r := range rules {
-				if r.State != "" { // the one kind of rule that needs a module beyond nf_tables'
-					err = lacks(err, conntrackOptions...)
-					break
-				}
-			}
-			return fmt.Errorf("firewall: add %d rules: %w", len(rules), err)
+			return fmt.Errorf("firewall: add %d rules: %w", len(rules), kconfig.Check(err, needs(rules)...))
 		}
 		return nil
 	})
+}
+
+// ErrUnsupported is wrapped by errors for rules the running kernel cannot
+// hold (nf_tables, or one of its families or expressions, not built); the
+// error names the kernel options. It is nstest.ErrUnsupported.
+var ErrUnsupported = kconfig.ErrUnsupported
+
+// needs names the kernel options that rules need.
+func needs(rules []Rule) []string {
+	opts := []string{"CONFIG_NF_TABLES_INET"}
+	var reject, random, state bool
+	for _, r := range rules {
+		reject = reject || r.Action == Reject
+		random = random || r.Probability != 0
+		state = state || r.State != ""
+	}
+	if state {
+		opts = append(opts, conntrackOptions...)
+	}
+	if reject {
+		opts = append(opts, "CONFIG_NFT_REJECT_INET")
+	}
+	if random {
+		opts = append(opts, "CONFIG_NFT_NUMGEN")
+	}
+	return opts
 }
 
 // Flush removes the package's table with every rule, NAT mapping and random
@@ -252,7 +274,7 @@ func session(n Namespace, fn func(c *nftables.Conn) error) error {
 		// non-lasting Conn would open one per call wherever it is made.
 		c, err := nftables.New(nftables.AsLasting())
 		if err != nil {
-			return fmt.Errorf("firewall: open nf_tables netlink socket: %w", err)
+			return fmt.Errorf("firewall: open nf_tables netlink socket: %w", kconfig.Check(err, "CONFIG_NF_TABLES"))
 		}
 		defer c.CloseLasting()
 		return fn(c)

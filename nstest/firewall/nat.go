@@ -8,6 +8,8 @@ import (
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
 	"golang.org/x/sys/unix"
+
+	"github.com/nstest/harness/internal/kconfig"
 )
 
 // Masquerade rewrites the source address of packets leaving outIface to the
@@ -34,7 +36,7 @@ func Masquerade(n Namespace, outIface, src string) error {
 		text += " saddr " + src
 	}
 	m = append(m, &expr.Counter{}, &expr.Masq{})
-	return addOne(n, snatChain, m, text+" masquerade", what)
+	return addOne(n, snatChain, m, text+" masquerade", what, "CONFIG_NFT_MASQ")
 }
 
 // ForwardPort sends proto ("tcp" or "udp") packets arriving for port on
@@ -82,7 +84,7 @@ func ForwardPort(n Namespace, proto string, port uint16, to netip.AddrPort, inIf
 		dest = addr.String()
 	}
 	text += fmt.Sprintf(" %s dport %d dnat to %s", proto, port, dest)
-	return addOne(n, dnatChain, m, text, what)
+	return addOne(n, dnatChain, m, text, what, "CONFIG_NFT_NAT")
 }
 
 // ClampMSS lowers the maximum segment size announced in forwarded TCP SYNs
@@ -115,18 +117,18 @@ func ClampMSS(n Namespace, outIface string) error {
 		&expr.Byteorder{SourceRegister: reg, DestRegister: reg, Op: expr.ByteorderHton, Len: 2, Size: 2},
 		&expr.Exthdr{Op: expr.ExthdrOpTcpopt, Type: 2, Offset: 2, Len: 2, SourceRegister: reg},
 	)
-	return addOne(n, clampChain, m, text+" tcp flags syn tcp option maxseg size set rt mtu", what)
+	return addOne(n, clampChain, m, text+" tcp flags syn tcp option maxseg size set rt mtu", what, "CONFIG_NFT_EXTHDR")
 }
 
 // addOne appends one rule to a chain of the package's table, creating both
-// as needed.
-func addOne(n Namespace, spec *chainSpec, exprs []expr.Any, text, what string) error {
+// as needed; the rule needs the kernel options named by needs.
+func addOne(n Namespace, spec *chainSpec, exprs []expr.Any, text, what string, needs ...string) error {
 	return session(n, func(c *nftables.Conn) error {
 		t := ensureTable(c)
 		ch := spec.add(c, t)
 		c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: exprs, UserData: comment(text)})
 		if err := c.Flush(); err != nil {
-			return fmt.Errorf("%s: %w", what, err)
+			return fmt.Errorf("%s: %w", what, kconfig.Check(err, append([]string{"CONFIG_NF_TABLES_INET"}, needs...)...))
 		}
 		return nil
 	})

@@ -1,17 +1,15 @@
 package firewall
 
 import (
-	"errors"
 	"fmt"
 	"strings"
-	"syscall"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/binaryutil"
 	"github.com/google/nftables/expr"
 	"github.com/google/nftables/userdata"
 
-	"github.com/nstest/harness/internal/qdisc"
+	"github.com/nstest/harness/internal/kconfig"
 )
 
 // ctStates are the conntrack state bits of the words Rule.State accepts.
@@ -55,25 +53,6 @@ func matchState(mask uint32) []expr.Any {
 // conntrackOptions are the kernel options State needs.
 var conntrackOptions = []string{"CONFIG_NF_CONNTRACK", "CONFIG_NFT_CT"}
 
-// lacks returns err unchanged unless the kernel answered that it has no such
-// kind of object (an nf_tables expression or chain type whose module is not
-// built: ENOENT or EOPNOTSUPP after trying to load it; no nf_tables family:
-// EAFNOSUPPORT, EPROTONOSUPPORT). Then it returns an error wrapping both err
-// and nstest.ErrUnsupported, naming the kernel options the rules need. Call
-// it only on the answer to creating objects, where ENOENT means an unknown
-// kind rather than a missing name.
-func lacks(err error, options ...string) error {
-	var errno syscall.Errno
-	if !errors.As(err, &errno) || errors.Is(err, qdisc.ErrUnsupported) {
-		return err
-	}
-	switch errno {
-	case syscall.ENOENT, syscall.EOPNOTSUPP, syscall.EAFNOSUPPORT, syscall.EPROTONOSUPPORT:
-		return fmt.Errorf("%w: %w (the kernel needs %s)", err, qdisc.ErrUnsupported, strings.Join(options, " and "))
-	}
-	return err
-}
-
 // SetPolicy sets what happens to packets of chain (Input, Output or Forward)
 // that no rule accepted or dropped: Accept (the default) or Drop. With Drop
 // the chain lets through only what its rules accept, so a rule with State
@@ -103,7 +82,7 @@ func SetPolicy(n Namespace, chain Chain, policy Action) error {
 		ch.Policy = &p
 		c.AddChain(ch)
 		if err := c.Flush(); err != nil {
-			return fmt.Errorf("%s: %w", what, lacks(err, "CONFIG_NF_TABLES_INET"))
+			return fmt.Errorf("%s: %w", what, kconfig.Check(err, "CONFIG_NF_TABLES_INET"))
 		}
 		return nil
 	})

@@ -8,13 +8,13 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/nstest/harness/nstest"
 	"github.com/nstest/harness/nstest/firewall"
 )
 
@@ -228,19 +228,18 @@ func TestCountersListEveryRule(t *testing.T) {
 	}
 }
 
-// The kernel's "no such expression" answer to a rule that needs
-// conntrack becomes nstest.ErrUnsupported naming the options; other errors
-// stay as they are.
-func TestMissingConntrackIsUnsupported(t *testing.T) {
-	err := firewall.Lacks(fmt.Errorf("netlink receive: %w", syscall.ENOENT), "CONFIG_NF_CONNTRACK", "CONFIG_NFT_CT")
-	if !errors.Is(err, nstest.ErrUnsupported) || !errors.Is(err, syscall.ENOENT) {
-		t.Errorf("ENOENT: %v, want it wrapping ErrUnsupported and the errno", err)
+// A rule that matches connection state names conntrack among the kernel
+// options its errors cite when the kernel lacks them (internal/kconfig maps
+// the errno to ErrUnsupported, and is tested there).
+func TestStateRulesNeedConntrack(t *testing.T) {
+	got := firewall.Needs([]firewall.Rule{{Chain: firewall.Forward, Action: firewall.Accept, State: "established,related"}})
+	for _, want := range []string{"CONFIG_NF_TABLES_INET", "CONFIG_NF_CONNTRACK", "CONFIG_NFT_CT"} {
+		if !slices.Contains(got, want) {
+			t.Errorf("needs %v, want %s among them", got, want)
+		}
 	}
-	if want := "netlink receive: no such file or directory: not supported by this kernel (the kernel needs CONFIG_NF_CONNTRACK and CONFIG_NFT_CT)"; err.Error() != want {
-		t.Errorf("message %q, want %q", err, want)
-	}
-	if err := firewall.Lacks(syscall.EPERM, "CONFIG_NFT_CT"); err != syscall.EPERM {
-		t.Errorf("EPERM became %v", err)
+	if got := firewall.Needs([]firewall.Rule{{Chain: firewall.Input, Action: firewall.Drop, Proto: "icmp"}}); slices.Contains(got, "CONFIG_NF_CONNTRACK") {
+		t.Errorf("a stateless rule needs %v", got)
 	}
 }
 

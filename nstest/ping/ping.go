@@ -7,8 +7,9 @@
 // one thread and ping from another goroutine uses Open, then Conn.Ping.
 //
 // A run sends Count echo requests, one every Interval, and ends as soon as
-// every request has its reply, or Wait after the last request, or when Timeout
-// has passed since the start, or when ctx ends, whichever comes first.
+// every request has its reply or an ICMP error answering it (as iputils ping
+// does), or Wait after the last request, or when Timeout has passed since the
+// start, or when ctx ends, whichever comes first.
 // Replies are matched by identifier, sequence number and a random token that
 // is fresh for every run, so any number of concurrent runs in one namespace
 // each count exactly their own replies. Round-trip times come from the

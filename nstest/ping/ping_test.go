@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nstest/harness/nstest/capture"
 	"github.com/nstest/harness/nstest/ping"
 )
 
@@ -251,7 +252,13 @@ func TestCancelReturnsPartialStats(t *testing.T) {
 	}
 }`)
 	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	c := a.open(ping.IPv4, ping.Raw)
+	var cp *capture.Capture
+	if err := a.ns.Do(func() (err error) { cp, err = capture.Open("eth0"); return err }); err != nil {
+		t.Fatalf("capture a's eth0: %v", err)
+	}
+	defer cp.Close()
 	var st *ping.Stats
 	var err error
 	done := make(chan struct{})
@@ -259,7 +266,18 @@ func TestCancelReturnsPartialStats(t *testing.T) {
 		defer close(done)
 		st, err = c.Ping(ctx, netip.MustParseAddr("10.0.0.2"), ping.Count(100000), ping.Interval(5*time.Millisecond))
 	}()
-	time.Sleep(100 * time.Millisecond)
+	// Cancel once Ping has read replies, which is a count, not a time: a
+	// reply has reached a's eth0, and a has sent three more requests since.
+	// Between two requests Ping reads what is queued for it.
+	wait, stop := context.WithTimeout(context.Background(), time.Minute)
+	defer stop()
+	if _, err := cp.Wait(wait, capture.ICMPEchoReply(), 1); err != nil {
+		t.Fatal(err)
+	}
+	requests := capture.And(capture.ICMPEcho(), capture.Outgoing())
+	if _, err := cp.Wait(wait, requests, cp.Count(requests)+3); err != nil {
+		t.Fatal(err)
+	}
 	cancel()
 	<-done
 	if !errors.Is(err, context.Canceled) {
@@ -355,9 +373,14 @@ func TestICMPErrors(t *testing.T) {
 				if err != nil || st.Received != 1 {
 					t.Fatalf("TTL 2 through one router: %v, %v; want a reply", st, err)
 				}
-				st, err = c.Ping(context.Background(), d, ping.TTL(1), ping.Count(2), ping.Interval(5*time.Millisecond), ping.Wait(200*time.Millisecond))
+				// Runs answered by ICMP errors end with the last error, as
+				// iputils' do, not after Wait: the errors are the events waited
+				// for (ctx only bounds a broken run).
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				defer cancel()
+				st, err = c.Ping(ctx, d, ping.TTL(1), ping.Count(2), ping.Interval(5*time.Millisecond), ping.Wait(time.Hour))
 				if err != nil {
-					t.Fatal(err)
+					t.Fatalf("TTL 1: %v; want the run to end at the router's errors", err)
 				}
 				if st.Received != 0 || len(st.ICMPErrors) != 2 {
 					t.Fatalf("TTL 1: %v; want no reply and 2 ICMP errors", st)
@@ -367,9 +390,9 @@ func TestICMPErrors(t *testing.T) {
 						t.Errorf("TTL 1: ICMP error %d: %v; want time exceeded from %s for icmp_seq=%d", i, e, fam.router, i+1)
 					}
 				}
-				st, err = c.Ping(context.Background(), netip.MustParseAddr(fam.rejected), ping.Wait(200*time.Millisecond))
+				st, err = c.Ping(ctx, netip.MustParseAddr(fam.rejected), ping.Wait(time.Hour))
 				if err != nil {
-					t.Fatal(err)
+					t.Fatalf("ping the rejected address: %v; want the run to end at the router's error", err)
 				}
 				if st.Received != 0 || len(st.ICMPErrors) != 1 || !st.ICMPErrors[0].Unreachable() ||
 					st.ICMPErrors[0].From != netip.MustParseAddr(fam.router) {

@@ -36,7 +36,9 @@ type run struct {
 	tokenLen int
 	start    time.Time
 	sendAt   []time.Duration // since start, per request
-	answered []bool          // per request
+	answered []bool          // per request: a reply came
+	settled  []bool          // per request: a reply or an ICMP error came
+	nSettled int             // how many are settled
 	mtu      int             // from the last local EMSGSIZE error, if known
 }
 
@@ -52,7 +54,7 @@ func (r *run) loop(ctx context.Context) error {
 	if n == 0 || n > 4096 {
 		n = 4096
 	}
-	r.sendAt, r.answered = make([]time.Duration, 0, n), make([]bool, 0, n)
+	r.sendAt, r.answered, r.settled = make([]time.Duration, 0, n), make([]bool, 0, n), make([]bool, 0, n)
 	r.st.RTTs = make([]time.Duration, 0, n)
 	r.st.TTLs = make([]int, 0, n)
 
@@ -104,7 +106,7 @@ func (r *run) loop(ctx context.Context) error {
 		}
 		next := nextSend
 		if !more {
-			if r.st.Received == r.st.Sent {
+			if r.nSettled == r.st.Sent { // every request has its reply or error, as iputils ends
 				return nil
 			}
 			next = lastSend + cfg.wait
@@ -176,7 +178,7 @@ func (r *run) send(now time.Duration) error {
 		binary.BigEndian.PutUint16(b[2:], inet.Checksum(b))
 	}
 	r.sendAt = append(r.sendAt, now)
-	r.answered = append(r.answered, false)
+	r.answered, r.settled = append(r.answered, false), append(r.settled, false)
 	err := r.write()
 	// On a datagram socket an ICMP error that an earlier request met (time
 	// exceeded, unreachable) is also left pending on the socket, and the
@@ -192,7 +194,7 @@ func (r *run) send(now time.Duration) error {
 		r.st.Sent++
 		return nil
 	}
-	r.sendAt, r.answered = r.sendAt[:i], r.answered[:i]
+	r.sendAt, r.answered, r.settled = r.sendAt[:i], r.answered[:i], r.settled[:i]
 	switch {
 	case errors.Is(err, unix.EMSGSIZE):
 		mtu := r.localMTU()
@@ -294,6 +296,7 @@ func (r *run) drainErrQueue(fd int) (icmp bool) {
 		case e.IsICMPErr:
 			// The payload is our request's ICMP message, as quoted.
 			if idx := r.match(e.Payload, false); idx >= 0 {
+				r.settle(idx)
 				r.addError(ICMPError{From: e.Offender, Seq: idx + 1, Type: int(e.Type), Code: int(e.Code), MTU: e.MTU()})
 				icmp = true
 			}
@@ -342,6 +345,7 @@ func (r *run) handle(b []byte, from netip.Addr, hops int, now time.Duration) {
 			return
 		}
 		r.answered[idx] = true
+		r.settle(idx)
 		r.st.Received++
 		r.st.RTTs = append(r.st.RTTs, now-r.sendAt[idx])
 		r.st.TTLs = append(r.st.TTLs, hops)
@@ -381,7 +385,16 @@ func (r *run) handle(b []byte, from netip.Addr, hops int, now time.Duration) {
 	case r.c.family == IPv6 && typ == tooBig6:
 		e.MTU = int(binary.BigEndian.Uint32(b[4:8]))
 	}
+	r.settle(idx)
 	r.addError(e)
+}
+
+// settle records that request idx has its answer: a reply or an ICMP error.
+func (r *run) settle(idx int) {
+	if !r.settled[idx] {
+		r.settled[idx] = true
+		r.nSettled++
+	}
 }
 
 // match returns the index of the request that the ICMP message m is (a

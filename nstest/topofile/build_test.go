@@ -146,7 +146,9 @@ expect:
 `)
 	var rs []topofile.Result
 	err := nstest.Run("verify", nil, func(tb testing.TB) {
-		rs = topofile.Verify(tb, topofile.Build(tb, f), f, nstest.Within(500_000_000))
+		// The default time for each check: the failing ones take it whole,
+		// the passing ones need it on a loaded machine.
+		rs = topofile.Verify(tb, topofile.Build(tb, f), f)
 	})
 	if errors.Is(err, nstest.ErrSkipped) {
 		t.Skip(err)
@@ -204,7 +206,7 @@ expect:
 `)
 	var rs []topofile.Result
 	err := nstest.Run("pingall", nil, func(tb testing.TB) {
-		rs = topofile.Verify(tb, topofile.Build(tb, f), f, nstest.Within(300_000_000))
+		rs = topofile.Verify(tb, topofile.Build(tb, f), f)
 	})
 	if errors.Is(err, nstest.ErrSkipped) {
 		t.Skip(err)
