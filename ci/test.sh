@@ -2,17 +2,33 @@
 # The project's test command (README "Run the tests"; .ci/run calls it):
 # installs the tools the tests use when they are missing, checks formatting
 # and vet, runs every test with the race detector, and fuzzes the
-# topology-file parser briefly. Run it as root (sudo ci/test.sh), or as an
+# topology-file parser and the capture decoders briefly. Run it as root (sudo ci/test.sh), or as an
 # ordinary user: the tests then run inside a user namespace (nstest.Main).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# The programs the tests run or cross-check with, and their Debian packages.
+# A test whose program is missing skips, naming the package; as root this
+# script installs them all.
 need=()
-command -v ip >/dev/null 2>&1 || need+=(iproute2)
-command -v ping >/dev/null 2>&1 || need+=(iputils-ping)
-command -v tcpdump >/dev/null 2>&1 || need+=(tcpdump)
-command -v nft >/dev/null 2>&1 || need+=(nftables)
-command -v ovs-vswitchd >/dev/null 2>&1 || need+=(openvswitch-switch)
+while read -r cmd pkg; do
+  command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
+done <<'PROGRAMS'
+ip iproute2
+ping iputils-ping
+tcpdump tcpdump
+nft nftables
+ovs-vswitchd openvswitch-switch
+erl erlang-nox
+dnsmasq dnsmasq-base
+busybox busybox
+iperf3 iperf3
+python3 python3
+dot graphviz
+tshark tshark
+getent libc-bin
+unshare util-linux
+PROGRAMS
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "ci/test.sh: installing ${need[*]}"
@@ -37,5 +53,7 @@ echo "== go vet"
 go vet ./...
 echo "== go test -race"
 go test -race -count=1 ./...
-echo "== fuzz the topology-file parser (15s)"
+echo "== fuzz the topology-file parser and the packet decoders (15s, 10s, 10s)"
 go test -run '^$' -fuzz '^FuzzParse$' -fuzztime 15s ./nstest/topofile/
+go test -run '^$' -fuzz '^FuzzDecode$' -fuzztime 10s ./nstest/capture/
+go test -run '^$' -fuzz '^FuzzReadPcapng$' -fuzztime 10s ./nstest/capture/
