@@ -49,6 +49,10 @@ func VLANFiltering() BridgeOption { return func(c *bridgeConfig) { c.vlanFilteri
 // the kernel lacks (VLANFiltering without CONFIG_BRIDGE_VLAN_FILTERING)
 // skips the test, naming the kernel option; so does OVS without the Debian
 // package openvswitch-switch, naming the package.
+//
+// It is a builder: on bad input or a failure it fails the test (tb.Fatalf)
+// with a message naming the object and the value; it skips the test
+// when the kernel lacks what the options ask for.
 func (t *Topology) AddBridge(name string, opts ...BridgeOption) *Bridge {
 	t.tb.Helper()
 	b, err := t.addBridge(name, opts)

@@ -27,6 +27,11 @@ import (
 // first error the flapping met, if any. It may be called more than once.
 // Traffic sent through the topology afterwards waits until the link is
 // operationally up again.
+//
+// It is a builder: on bad input or a failure it fails the test (tb.Fatalf)
+// with a message naming the object and the value
+// (a duration that is not positive, an interface without another end, a
+// torn-down topology).
 func (i *Interface) Flap(ctx context.Context, down, up time.Duration) (stop func() error) {
 	t := i.host.topo
 	t.tb.Helper()

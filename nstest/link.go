@@ -195,6 +195,10 @@ func Names(a, b string) LinkOption { return func(c *linkConfig) { c.aName, c.bNa
 // Host.AddBridge, in that host), named "h+ethN" (or, past the 15 bytes of an
 // interface name, after the host and the interface's index), which no
 // bridge name can be. Both ends are up when Connect returns.
+//
+// It is a builder: on bad input or a failure it fails the test (tb.Fatalf)
+// with a message naming the object and the value, and leaves nothing
+// half-built.
 func (t *Topology) Connect(h *Host, br *Bridge, addrs ...string) *Interface {
 	t.tb.Helper()
 	i, err := t.connect(h, br, addrs)
@@ -296,6 +300,10 @@ func parsePrefixes(addrs []string) ([]netip.Prefix, error) {
 // Link joins hosts a and b directly with a veth pair, without a bridge. Each
 // end is named after the next free ethN of its host and gets its address
 // (a CIDR, or "" for none). Both ends are up when Link returns.
+//
+// It is a builder: on bad input or a failure it fails the test (tb.Fatalf)
+// with a message naming the object and the value, and leaves nothing
+// half-built.
 func (t *Topology) Link(a, b *Host, aAddr, bAddr string, opts ...LinkOption) (*Interface, *Interface) {
 	t.tb.Helper()
 	ai, bi, err := t.link(a, b, aAddr, bAddr, opts)
@@ -360,6 +368,10 @@ func (t *Topology) link(a, b *Host, aAddr, bAddr string, opts []LinkOption) (*In
 // fabric, as a cable between two switches; its ends are named "a+b" and
 // "b+a". A second cable between the same two bridges is refused: it would
 // make a loop, and the bridges run no spanning tree.
+//
+// It is a builder: on bad input or a failure it fails the test (tb.Fatalf)
+// with a message naming the object and the value, and leaves nothing
+// half-built.
 func (t *Topology) ConnectBridges(a, b *Bridge, opts ...LinkOption) (*Interface, *Interface) {
 	t.tb.Helper()
 	ai, bi, err := t.connectBridges(a, b, opts)

@@ -213,13 +213,12 @@ func TestOVSCaptureAndState(t *testing.T) {
 	t.Parallel()
 	topo, s1, h1, h2 := ovsPair(t)
 	port := h2.Interfaces()[0].Peer()
-	c, err := port.Capture()
-	require.NoError(t, err)
+	c := port.Capture()
 	nstest.RequireReachable(t, h1, "h2")
 	// The echo request left the switch through h2's port.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_, err = c.Wait(ctx, capture.ICMPEcho(), 1)
+	_, err := c.Wait(ctx, capture.ICMPEcho(), 1)
 	require.NoError(t, err, "the capture on the OVS port saw no echo request")
 
 	require.NoError(t, s1.AddFlow("priority=100,udp,tp_dst=9,actions=drop"))

@@ -132,6 +132,10 @@ func (t *Topology) isClosed() bool {
 }
 
 // AddHost adds a host: a network namespace of its own with its loopback up.
+//
+// It is a builder: on bad input or a failure it fails the test (tb.Fatalf)
+// with a message naming the object and the value, and leaves nothing
+// half-built.
 func (t *Topology) AddHost(name string, opts ...HostOption) *Host {
 	t.tb.Helper()
 	h, err := t.addHost(name, "host", opts)
@@ -142,6 +146,10 @@ func (t *Topology) AddHost(name string, opts ...HostOption) *Host {
 }
 
 // AddRouter adds a host that forwards IPv4 and IPv6 between its interfaces.
+//
+// It is a builder: on bad input or a failure it fails the test (tb.Fatalf)
+// with a message naming the object and the value, and leaves nothing
+// half-built.
 func (t *Topology) AddRouter(name string, opts ...HostOption) *Host {
 	t.tb.Helper()
 	h, err := t.addHost(name, "router", append([]HostOption{Forwarding()}, opts...))
@@ -222,6 +230,9 @@ func (t *Topology) Bridges() []*Bridge {
 // Fabric returns the namespace that holds the topology's bridges and the
 // bridge-side ends of their veth pairs: the seed tutorial's "root namespace",
 // kept apart from the real one. A test that needs "the host machine" uses it.
+//
+// It is a builder: on bad input or a failure it fails the test (tb.Fatalf)
+// with a message naming the object and the value.
 func (t *Topology) Fabric() *Host {
 	t.tb.Helper()
 	f, err := t.getFabric()

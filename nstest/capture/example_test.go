@@ -63,14 +63,8 @@ func ExampleWritePcapngFile() {
 		topo := nstest.New(tb)
 		h1, h2 := topo.AddHost("h1"), topo.AddHost("h2")
 		topo.Link(h1, h2, "10.0.0.1/24", "10.0.0.2/24")
-		c1, err := h1.OpenCapture("eth0") // named "h1:eth0" in the file
-		if err != nil {
-			tb.Fatal(err)
-		}
-		c2, err := h2.OpenCapture("eth0")
-		if err != nil {
-			tb.Fatal(err)
-		}
+		c1 := h1.Capture("eth0") // named "h1:eth0" in the file
+		c2 := h2.Capture("eth0")
 		if _, err := h1.Ping(context.Background(), "h2"); err != nil {
 			tb.Fatal(err)
 		}
