@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/nstest/harness/internal/testrun"
 	"github.com/nstest/harness/nstest"
 	"github.com/nstest/harness/nstest/capture"
 )
@@ -77,7 +78,7 @@ func TestCaptureOnMissingInterfaceNamesHostAndInterface(t *testing.T) {
 	t.Parallel()
 	nstest.New(t) // skips where namespaces cannot be built
 	returned := false
-	err := nstest.Run(t.Name(), nil, func(tb testing.TB) {
+	err := testrun.Run(t.Name(), nil, func(tb testing.TB) {
 		topo := nstest.New(tb)
 		topo.AddHost("ns1").Capture("nope0")
 		returned = true
