@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 	"sync"
 
 	"github.com/vishvananda/netlink"
@@ -252,4 +253,32 @@ func (b *Bridge) Addr() netip.Addr {
 		}
 	}
 	return v6
+}
+
+// Ports returns the names of the interfaces enslaved to the bridge, as the
+// kernel reports them (`bridge link`, `brctl show`).
+func (b *Bridge) Ports() ([]string, error) {
+	if b.ovs != nil {
+		out, err := b.ovs.vsctl("list-ports", b.name)
+		if err != nil {
+			return nil, fmt.Errorf("nstest: bridge %q: list ports: %w", b.name, err)
+		}
+		return strings.Fields(out), nil
+	}
+	fab, err := b.where()
+	if err != nil {
+		return nil, fmt.Errorf("nstest: bridge %q: list ports: %w", b.name, err)
+	}
+	var links []netlink.Link
+	err = fab.use(func() (err error) { links, err = fab.nl.LinkList(); return err })
+	if err != nil {
+		return nil, fmt.Errorf("nstest: bridge %q: list ports: %w", b.name, err)
+	}
+	var out []string
+	for _, l := range links {
+		if l.Attrs().MasterIndex == b.index {
+			out = append(out, l.Attrs().Name)
+		}
+	}
+	return out, nil
 }

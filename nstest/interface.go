@@ -1,13 +1,177 @@
 package nstest
 
 import (
+	"bytes"
 	"fmt"
 	"net"
+	"net/netip"
 	"regexp"
-	"strings"
+	"sync"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
+
+const nodad = unix.IFA_F_NODAD
+
+// Interface is one end of a veth pair, in a host's namespace or, for the
+// bridge side of Connect, in the bridge's (the fabric, or a host's).
+type Interface struct {
+	host  *Host
+	name  string
+	index int
+	peer  *Interface
+
+	mu         sync.Mutex
+	addrs      []netip.Prefix
+	lossByDrop bool       // Impair installed an nf_tables drop rule for loss
+	cable      [2]*Bridge // for ConnectBridges: this end's bridge, the other's
+	noLL       bool       // made without an IPv6 link-local address (see addVeth)
+	ovs        *ovsSwitch // a port of an Open vSwitch bridge run by these daemons
+
+	// What Graph draws, also under mu:
+	impair Impairment // the last one Impair set
+	master int        // index of the bridge it is enslaved to, or 0
+
+	// Its L2 segment besides its peer, for address uniqueness (segment.go),
+	// set before its addresses are claimed:
+	port  int        // index of the bridge (Linux or Open vSwitch) it is a port of, in its namespace, or 0
+	lower *Interface // a VLAN device's parent
+	vid   int        // a VLAN device's VLAN ID
+}
+
+// Name returns the interface's name in its namespace, such as "eth0".
+func (i *Interface) Name() string { return i.name }
+
+// String returns "host:name".
+func (i *Interface) String() string { return i.host.name + ":" + i.name }
+
+// Index returns the interface's index in its namespace.
+func (i *Interface) Index() int { return i.index }
+
+// Host returns the namespace the interface is in.
+func (i *Interface) Host() *Host { return i.host }
+
+// Peer returns the other end of the veth pair: for an interface made by
+// Connect, the bridge port in the fabric.
+func (i *Interface) Peer() *Interface { return i.peer }
+
+// Addrs returns the interface's addresses in the order they were added.
+func (i *Interface) Addrs() []netip.Prefix {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return append([]netip.Prefix(nil), i.addrs...)
+}
+
+// SetDown sets the interface administratively down. Its peer loses carrier.
+func (i *Interface) SetDown() error {
+	h := i.host
+	if err := h.use(func() error { return h.nl.LinkSetDown(i.link()) }); err != nil {
+		return fmt.Errorf("nstest: interface %s: set down: %w", i, err)
+	}
+	return nil
+}
+
+// SetUp sets the interface up. Traffic sent through the topology afterwards
+// waits until the link is operationally up.
+func (i *Interface) SetUp() error {
+	h := i.host
+	if err := h.use(func() error { return h.nl.LinkSetUp(i.link()) }); err != nil {
+		return fmt.Errorf("nstest: interface %s: set up: %w", i, err)
+	}
+	i.host.topo.pend(i)
+	if i.peer != nil {
+		i.host.topo.pend(i.peer)
+	}
+	return nil
+}
+
+// SetMTU sets the interface's MTU. Only this end changes: a veth drops frames
+// larger than the receiving end's MTU, which is how path-MTU problems are
+// reproduced. An interface with IPv6 addresses refuses an MTU below 1280,
+// IPv6's minimum: the kernel would drop its IPv6 addresses.
+func (i *Interface) SetMTU(mtu int) error {
+	if mtu < 68 || mtu > 65535 {
+		return fmt.Errorf("nstest: interface %s: MTU %d: out of range 68..65535", i, mtu)
+	}
+	if err := checkIPv6MTU(mtu, i.Addrs()); err != nil {
+		return fmt.Errorf("nstest: interface %s: %w", i, err)
+	}
+	h := i.host
+	if err := h.use(func() error { return h.nl.LinkSetMTU(i.link(), mtu) }); err != nil {
+		return fmt.Errorf("nstest: interface %s: set MTU %d: %w", i, mtu, err)
+	}
+	return nil
+}
+
+// MTU returns the interface's current MTU.
+func (i *Interface) MTU() (int, error) {
+	l, err := i.linkByIndex()
+	if err != nil {
+		return 0, fmt.Errorf("nstest: interface %s: %w", i, err)
+	}
+	return l.Attrs().MTU, nil
+}
+
+// AddAddr adds an address, in CIDR form, to the interface. IPv6 addresses
+// skip duplicate address detection and are usable at once.
+func (i *Interface) AddAddr(cidr string) error {
+	p, err := parsePrefix(cidr)
+	if err == nil {
+		err = i.addAddr(p)
+	}
+	if err != nil {
+		return fmt.Errorf("nstest: interface %s: %w", i, err)
+	}
+	return nil
+}
+
+func (i *Interface) addAddr(p netip.Prefix) error {
+	if err := i.host.topo.claimAddr(p, i); err != nil {
+		return err
+	}
+	if err := i.linkLocalFor(p); err != nil {
+		i.host.topo.releaseAddr(p, i)
+		return err
+	}
+	h := i.host
+	if err := h.use(func() error { return h.nl.AddrAdd(i.link(), nlAddr(p)) }); err != nil {
+		i.host.topo.releaseAddr(p, i)
+		return fmt.Errorf("add address %s: %w", p, err)
+	}
+	i.mu.Lock()
+	i.addrs = append(i.addrs, p)
+	i.mu.Unlock()
+	return nil
+}
+
+// linkLocalFor gives the interface its IPv6 link-local address back before
+// it gets its first IPv6 address p.
+func (i *Interface) linkLocalFor(p netip.Prefix) error {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if !p.Addr().Is6() || !i.noLL {
+		return nil
+	}
+	if err := enableLinkLocal(i.host, i.name); err != nil {
+		return err
+	}
+	i.noLL = false
+	return nil
+}
+
+// linkByIndex asks the kernel for the interface, in its host's namespace.
+func (i *Interface) linkByIndex() (netlink.Link, error) {
+	h := i.host
+	var l netlink.Link
+	err := h.use(func() (err error) { l, err = h.nl.LinkByIndex(i.index); return err })
+	return l, err
+}
+
+// link names the interface for netlink calls without a lookup.
+func (i *Interface) link() netlink.Link {
+	return &netlink.Device{LinkAttrs: netlink.LinkAttrs{Name: i.name, Index: i.index}}
+}
 
 var ifNameChars = regexp.MustCompile(`^[^/:\s]+$`)
 
@@ -146,45 +310,6 @@ func (i *Interface) Delete() error {
 	return nil
 }
 
-func (h *Host) removeIface(i *Interface) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for j, x := range h.ifaces {
-		if x == i {
-			h.ifaces = append(h.ifaces[:j], h.ifaces[j+1:]...)
-			return
-		}
-	}
-}
-
-// Ports returns the names of the interfaces enslaved to the bridge, as the
-// kernel reports them (`bridge link`, `brctl show`).
-func (b *Bridge) Ports() ([]string, error) {
-	if b.ovs != nil {
-		out, err := b.ovs.vsctl("list-ports", b.name)
-		if err != nil {
-			return nil, fmt.Errorf("nstest: bridge %q: list ports: %w", b.name, err)
-		}
-		return strings.Fields(out), nil
-	}
-	fab, err := b.where()
-	if err != nil {
-		return nil, fmt.Errorf("nstest: bridge %q: list ports: %w", b.name, err)
-	}
-	var links []netlink.Link
-	err = fab.use(func() (err error) { links, err = fab.nl.LinkList(); return err })
-	if err != nil {
-		return nil, fmt.Errorf("nstest: bridge %q: list ports: %w", b.name, err)
-	}
-	var out []string
-	for _, l := range links {
-		if l.Attrs().MasterIndex == b.index {
-			out = append(out, l.Attrs().Name)
-		}
-	}
-	return out, nil
-}
-
 // LinkState reports whether the interface is administratively up and whether
 // it has carrier, as the kernel sees it now.
 func (i *Interface) LinkState() (up, carrier bool, err error) {
@@ -194,4 +319,136 @@ func (i *Interface) LinkState() (up, carrier bool, err error) {
 	}
 	a := l.Attrs()
 	return a.Flags&net.FlagUp != 0, a.OperState == netlink.OperUp, nil
+}
+
+// LinkState is an interface's state as the kernel reports it (`ip link
+// show`).
+type LinkState struct {
+	// AdminUp reports that the interface was set up (IFF_UP).
+	AdminUp bool
+	// Carrier reports that the link layer is up (IFF_LOWER_UP): for a veth,
+	// that its peer is up too.
+	Carrier bool
+	// OperState is the operational state of RFC 2863 as the kernel names
+	// it: "up", "down", "lowerlayerdown", "dormant", "testing",
+	// "notpresent" or "unknown". A veth whose peer is down is "down"
+	// though set up (AdminUp without Carrier); lo is "unknown".
+	OperState string
+}
+
+// LinkStats are an interface's counters since it was made (`ip -s link`).
+type LinkStats struct {
+	RxPackets, TxPackets uint64
+	RxBytes, TxBytes     uint64
+	RxErrors, TxErrors   uint64
+	// RxDropped and TxDropped count packets the interface dropped, for
+	// example a veth transmitting while its peer is down (TxDropped).
+	RxDropped, TxDropped uint64
+	Multicast            uint64 // multicast packets received
+}
+
+// attrs reads the interface's attributes from the kernel.
+func (i *Interface) attrs() (*netlink.LinkAttrs, error) {
+	var a *netlink.LinkAttrs
+	err := i.host.use(func() error {
+		l, err := i.host.nl.LinkByIndex(i.index)
+		if err != nil {
+			return err
+		}
+		a = l.Attrs()
+		return nil
+	})
+	return a, err
+}
+
+// State returns the interface's administrative state, carrier and
+// operational state as the kernel sees them now.
+func (i *Interface) State() (LinkState, error) {
+	a, err := i.attrs()
+	if err != nil {
+		return LinkState{}, fmt.Errorf("nstest: interface %s: read state: %w", i, err)
+	}
+	return LinkState{
+		AdminUp:   a.RawFlags&unix.IFF_UP != 0,
+		Carrier:   a.RawFlags&unix.IFF_LOWER_UP != 0,
+		OperState: operStates[a.OperState],
+	}, nil
+}
+
+// operStates names the IF_OPER_* states as `ip link` does, in lower case.
+var operStates = map[netlink.LinkOperState]string{
+	netlink.OperUnknown: "unknown", netlink.OperNotPresent: "notpresent", netlink.OperDown: "down",
+	netlink.OperLowerLayerDown: "lowerlayerdown", netlink.OperTesting: "testing",
+	netlink.OperDormant: "dormant", netlink.OperUp: "up",
+}
+
+// Stats returns the interface's packet, byte, error and drop counters.
+func (i *Interface) Stats() (LinkStats, error) {
+	a, err := i.attrs()
+	if err != nil {
+		return LinkStats{}, fmt.Errorf("nstest: interface %s: read counters: %w", i, err)
+	}
+	s := a.Statistics
+	if s == nil {
+		return LinkStats{}, fmt.Errorf("nstest: interface %s: read counters: the kernel sent none", i)
+	}
+	return LinkStats{
+		RxPackets: s.RxPackets, TxPackets: s.TxPackets,
+		RxBytes: s.RxBytes, TxBytes: s.TxBytes,
+		RxErrors: s.RxErrors, TxErrors: s.TxErrors,
+		RxDropped: s.RxDropped, TxDropped: s.TxDropped,
+		Multicast: s.Multicast,
+	}, nil
+}
+
+// HardwareAddr returns the interface's MAC address.
+func (i *Interface) HardwareAddr() (net.HardwareAddr, error) {
+	a, err := i.attrs()
+	if err != nil {
+		return nil, fmt.Errorf("nstest: interface %s: read MAC: %w", i, err)
+	}
+	return a.HardwareAddr, nil
+}
+
+// SetHardwareAddr sets the interface's MAC address, written as
+// "02:00:00:00:00:01" (or any form net.ParseMAC reads). It must be a 6-byte
+// unicast Ethernet address: not multicast or broadcast (lowest bit of the
+// first byte set), not all zeros. Neighbours keep the old address in their
+// caches until they ask again.
+func (i *Interface) SetHardwareAddr(mac string) error {
+	hw, err := net.ParseMAC(mac)
+	switch {
+	case err != nil || len(hw) != 6:
+		return fmt.Errorf("nstest: interface %s: MAC %q: invalid: want six bytes such as 02:00:00:00:00:01", i, mac)
+	case hw[0]&1 != 0:
+		return fmt.Errorf("nstest: interface %s: MAC %q: a multicast address (lowest bit of the first byte set): an interface needs a unicast one, such as 02:00:00:00:00:01", i, mac)
+	case bytes.Equal(hw, make([]byte, 6)):
+		return fmt.Errorf("nstest: interface %s: MAC %q: all zeros: the kernel refuses it as an interface's address", i, mac)
+	}
+	if err := i.host.use(func() error { return i.host.nl.LinkSetHardwareAddr(i.link(), hw) }); err != nil {
+		return fmt.Errorf("nstest: interface %s: set MAC %s: %w", i, hw, err)
+	}
+	return nil
+}
+
+// Group returns the interface's device group (0, "default", unless set).
+func (i *Interface) Group() (int, error) {
+	a, err := i.attrs()
+	if err != nil {
+		return 0, fmt.Errorf("nstest: interface %s: read group: %w", i, err)
+	}
+	return int(a.Group), nil
+}
+
+// SetGroup puts the interface into device group n (`ip link set dev IFACE
+// group N`), 0..4294967295; tools act on a whole group at once (`ip link set
+// group N down`) and routes and firewall rules can match it.
+func (i *Interface) SetGroup(n int) error {
+	if n < 0 || uint64(n) > 0xFFFFFFFF {
+		return fmt.Errorf("nstest: interface %s: group %d: out of range 0..4294967295", i, n)
+	}
+	if err := i.host.use(func() error { return i.host.nl.LinkSetGroup(i.link(), n) }); err != nil {
+		return fmt.Errorf("nstest: interface %s: set group %d: %w", i, n, err)
+	}
+	return nil
 }

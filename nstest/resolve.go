@@ -2,6 +2,7 @@ package nstest
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"strings"
 
@@ -156,4 +157,31 @@ func (t *Topology) gatewayAddr(h *Host, name string, dst netip.Prefix) (netip.Ad
 // several nodes on different segments have it, or "".
 func (t *Topology) nameOf(a netip.Addr) string {
 	return strings.Join(t.holders(a, true), " or ")
+}
+
+// resolveHostPort replaces a node name in the host part of "host:port" by its
+// address.
+func (t *Topology) resolveHostPort(from *Host, address string) (string, error) {
+	host, port, err := net.SplitHostPort(address)
+	if err != nil {
+		return address, nil // let the net package report it
+	}
+	if host == "" {
+		return address, nil
+	}
+	if _, err := netip.ParseAddr(host); err == nil {
+		return address, nil
+	}
+	a, ok, err := t.lookup(from, host, 0)
+	if err != nil {
+		return "", err
+	}
+	if !ok {
+		if host == "localhost" {
+			return address, nil
+		}
+		// No name service inside a topology: say so instead of timing out.
+		return "", fmt.Errorf("%q is neither an IP address nor a node of topology %q", host, t.name)
+	}
+	return net.JoinHostPort(a.String(), port), nil
 }
