@@ -127,7 +127,7 @@ func makeLinuxBridge(h *Host, name string, bc bridgeConfig) (*Bridge, error) {
 		// solicitations, DAD probes and MLD reports would flood every port:
 		// none until it gets an IPv6 address (AddAddr). The kernel refuses
 		// the mode in the creation message, so the bridge comes up after.
-		inHost := h.kind != "fabric"
+		inHost := h.kind != kindFabric
 		fb := fastnl.Bridge{Name: name, Index: br.index, Up: !inHost, VLANFiltering: bc.vlanFiltering, Data: bc.set.attrs()}
 		err := h.use(func() error {
 			if err := h.fnl.Do(fastnl.AddBridge(fb)); err != nil || !inHost {
@@ -159,7 +159,7 @@ func (b *Bridge) Name() string { return b.name }
 // String returns the bridge's name, or "host:name" for a bridge inside a
 // host.
 func (b *Bridge) String() string {
-	if b.host != nil && b.host.kind != "fabric" {
+	if b.host != nil && b.host.kind != kindFabric {
 		return b.host.name + ":" + b.name
 	}
 	return b.name

@@ -107,7 +107,7 @@ func (i *Interface) flap(ctx context.Context, down, up time.Duration, lost []net
 func (i *Interface) loseCarrier() ([]netlink.Route, error) {
 	p := i.peer
 	var keep []netlink.Route
-	if p.host.kind != "fabric" {
+	if p.host.kind != kindFabric {
 		// Without this, IPv6 addresses vanish with the link.
 		p.host.SetSysctl("net.ipv6.conf."+p.name+".keep_addr_on_down", "1")
 		var rs []netlink.Route

@@ -20,7 +20,7 @@ import (
 type Host struct {
 	topo *Topology
 	name string
-	kind string // "host", "router" or "fabric"
+	kind nodeKind
 	ns   *ns.NS
 	nl   *netlink.Handle
 	fnl  *fastnl.Conn // the build path's batched requests
@@ -40,6 +40,29 @@ type Host struct {
 	closers []io.Closer
 	pruned  int       // len(closers) after the last pruning (see track)
 	procs   hostProcs // the init of the host's PID namespace
+}
+
+// nodeKind says what a Host stands for. Its String is the word messages,
+// state dumps (state.txt) and keep's listing have always used.
+type nodeKind uint8
+
+const (
+	kindHost   nodeKind = iota // AddHost
+	kindRouter                 // AddRouter: forwards IPv4 and IPv6
+	kindFabric                 // the namespace holding the topology's bridges
+	kindSite                   // a VXLAN site's machine (Overlay.AddSite)
+)
+
+func (k nodeKind) String() string {
+	switch k {
+	case kindRouter:
+		return "router"
+	case kindFabric:
+		return "fabric"
+	case kindSite:
+		return "site"
+	}
+	return "host"
 }
 
 type hostConfig struct {
@@ -65,13 +88,13 @@ func Sysctl(key, value string) HostOption {
 	return func(c *hostConfig) { c.sysctls = append(c.sysctls, [2]string{key, value}) }
 }
 
-func newHost(t *Topology, name, kind string, hc hostConfig) (*Host, error) {
+func newHost(t *Topology, name string, kind nodeKind, hc hostConfig) (*Host, error) {
 	b, err := takeBlank()
 	if err != nil {
 		return nil, err
 	}
 	h := &Host{topo: t, name: name, kind: kind, ns: b.n, nl: b.nl, fnl: b.fnl}
-	if kind == "fabric" {
+	if kind == kindFabric {
 		// Bridges and their ports never need IPv6 link-local addresses;
 		// without them no port sends router solicitations, DAD probes or
 		// MLD reports, which on a big bridge flood every other port.

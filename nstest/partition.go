@@ -87,7 +87,7 @@ func (t *Topology) partition(groups [][]*Host) (func() error, error) {
 			case p.ovsPort():
 				// nf_tables bridge rules never see what OVS switches.
 				return nil, fmt.Errorf("nstest: partition: host %q: its interface %s is on an Open vSwitch bridge, which Partition cannot cut; add OpenFlow drop rules with AddFlow instead", h.name, i.name)
-			case p.host.kind == "fabric" || p.host.kind == "site":
+			case p.host.kind == kindFabric || p.host.kind == kindSite:
 				l, err := i.linkByIndex()
 				if err != nil {
 					return nil, fmt.Errorf("nstest: partition: interface %s: %w", i, err)

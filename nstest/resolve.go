@@ -33,7 +33,7 @@ func (t *Topology) nodeClaims(name string) ([]addrClaim, bool) {
 // fabric, the bridge) holding each.
 func (h *Host) claims() []addrClaim {
 	var out []addrClaim
-	if h.kind == "fabric" {
+	if h.kind == kindFabric {
 		for _, b := range h.topo.Bridges() {
 			for _, p := range b.Addrs() {
 				out = append(out, addrClaim{p, b})

@@ -138,7 +138,7 @@ func (t *Topology) isClosed() bool {
 // half-built.
 func (t *Topology) AddHost(name string, opts ...HostOption) *Host {
 	t.tb.Helper()
-	h, err := t.addHost(name, "host", opts)
+	h, err := t.addHost(name, kindHost, opts)
 	if err != nil {
 		t.tb.Fatalf("%v", err)
 	}
@@ -152,20 +152,20 @@ func (t *Topology) AddHost(name string, opts ...HostOption) *Host {
 // half-built.
 func (t *Topology) AddRouter(name string, opts ...HostOption) *Host {
 	t.tb.Helper()
-	h, err := t.addHost(name, "router", append([]HostOption{Forwarding()}, opts...))
+	h, err := t.addHost(name, kindRouter, append([]HostOption{Forwarding()}, opts...))
 	if err != nil {
 		t.tb.Fatalf("%v", err)
 	}
 	return h
 }
 
-func (t *Topology) addHost(name, kind string, opts []HostOption) (*Host, error) {
+func (t *Topology) addHost(name string, kind nodeKind, opts []HostOption) (*Host, error) {
 	var hc hostConfig
 	for _, o := range opts {
 		o(&hc)
 	}
 	t.mu.Lock()
-	if err := t.checkName(kind, name); err != nil {
+	if err := t.checkName(kind.String(), name); err != nil {
 		t.mu.Unlock()
 		return nil, err
 	}
@@ -251,7 +251,7 @@ func (t *Topology) getFabric() (*Host, error) {
 	if t.closed {
 		return nil, fmt.Errorf("nstest: fabric: %w", ErrClosed)
 	}
-	f, err := newHost(t, "fabric", "fabric", hostConfig{})
+	f, err := newHost(t, "fabric", kindFabric, hostConfig{})
 	if err != nil {
 		return nil, fmt.Errorf("nstest: fabric namespace: %w", err)
 	}

@@ -160,7 +160,7 @@ func (o *Overlay) addSite(name, underlayAddr string) (*Site, error) {
 	if !p.Addr().Is4() {
 		return nil, fmt.Errorf("%s: underlay address %q: only IPv4 underlays are supported", what, underlayAddr)
 	}
-	m, err := t.addHost(name, "site", nil)
+	m, err := t.addHost(name, kindSite, nil)
 	if err != nil {
 		return nil, fmt.Errorf("nstest: overlay %q: %w", o.name, err)
 	}
