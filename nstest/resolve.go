@@ -1,9 +1,11 @@
 package nstest
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
+	"strconv"
 	"strings"
 
 	"github.com/nstest/harness/nstest/ping"
@@ -184,4 +186,126 @@ func (t *Topology) resolveHostPort(from *Host, address string) (string, error) {
 		return "", fmt.Errorf("%q is neither an IP address nor a node of topology %q", host, t.name)
 	}
 	return net.JoinHostPort(a.String(), port), nil
+}
+
+// resolveFor returns the address that to names for a check from the host
+// from: an IP address as it is, or the address of the node called to, of
+// the family the options ask for.
+func (t *Topology) resolveFor(from *Host, to string, fam ping.Family) (netip.Addr, error) {
+	if a, err := netip.ParseAddr(to); err == nil {
+		if fam != 0 && ping.FamilyOf(a) != fam {
+			return a, fmt.Errorf("%s is not an %v address", a, fam)
+		}
+		return a, nil
+	}
+	if fam == 0 {
+		a, err := t.resolve(from, to)
+		if err != nil { // the message goes after "nstest: a -> b: ..."
+			return a, errors.New(strings.TrimPrefix(err.Error(), "nstest: "))
+		}
+		return a, nil
+	}
+	a, ok, err := t.lookup(from, to, fam)
+	if !ok {
+		return netip.Addr{}, fmt.Errorf("%q is neither an IP address nor a node of topology %q", to, t.name)
+	}
+	return a, err
+}
+
+// describe names an address for a message: "ns2 (10.0.0.2)" when a node has
+// it, else "10.0.0.2".
+func (t *Topology) describe(a netip.Addr) string {
+	if n := t.nameOf(a); n != "" {
+		return fmt.Sprintf("%s (%s)", n, a)
+	}
+	return a.String()
+}
+
+// destination names the destination of a check as the user gave it, with
+// its address: "ns2 (10.0.0.2)", or "10.0.0.2 (ns2)" when given as an
+// address of node ns2.
+func (t *Topology) destination(to string, a netip.Addr) string {
+	if !a.IsValid() {
+		return to
+	}
+	if a.String() == to {
+		if n := t.nameOf(a); n != "" {
+			return fmt.Sprintf("%s (%s)", to, n)
+		}
+		return to
+	}
+	return fmt.Sprintf("%s (%s)", to, a)
+}
+
+// resolveAddrPort resolves "host:port", where host may be a node name, to
+// an address and port of the family the options ask for.
+func (t *Topology) resolveAddrPort(from *Host, address string, c checkConfig) (netip.AddrPort, error) {
+	host, port, err := net.SplitHostPort(address)
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("address %q: want host:port", address)
+	}
+	p, err := strconv.ParseUint(port, 10, 16)
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("address %q: port %q: want a number 0..65535", address, port)
+	}
+	a, err := t.resolveFor(from, host, c.family)
+	if err != nil {
+		return netip.AddrPort{}, err
+	}
+	return netip.AddrPortFrom(a, uint16(p)), nil
+}
+
+// endpoint names a destination "ns2:8080 (10.0.0.2:8080)" as the user gave
+// it, with its address.
+func (t *Topology) endpoint(address string, ap netip.AddrPort) string {
+	if ap.String() == address {
+		if n := t.nameOf(ap.Addr()); n != "" {
+			return fmt.Sprintf("%s (%s)", address, n)
+		}
+		return address
+	}
+	return fmt.Sprintf("%s (%s)", address, ap)
+}
+
+// Resolve returns the address that s names: an IP address as it is, or an
+// address of the host, router or bridge called s. Ping, Dial, Listen, the
+// assertions, Firewall, Masquerade and ForwardPort resolve names the same
+// way, for the host they act from; AddRoute's gateway is the gateway's
+// address the host reaches directly. The rule, in order:
+//
+//  1. Only global addresses count (unique local ones such as fd00::/8
+//     included, link-local ones not), of one family: the one a check asks
+//     for (IPv4, IPv6), else IPv4, unless the asking host has no IPv4
+//     address and the node has an IPv6 one.
+//  2. From a host, the first address the host reaches directly: inside the
+//     subnet of one of the host's addresses, on that interface's L2 segment.
+//     So "r1" from a host of r1's LAN is r1's LAN address, and from the
+//     other side of r1 its address there.
+//  3. Else the first address no other node holds.
+//  4. Else the name is ambiguous, an error where it is used that lists
+//     the addresses it could mean: give the address instead. Addresses are
+//     unique per L2 segment, not per topology (segment.go), so that two
+//     LANs may both be 192.168.1.0/24 behind NAT routers; a host of one
+//     is then a name other hosts cannot always resolve.
+//
+// Resolve itself acts from no host: rules 1, 3 and 4 apply.
+func (t *Topology) Resolve(s string) (netip.Addr, error) {
+	if t.isClosed() {
+		return netip.Addr{}, fmt.Errorf("nstest: resolve %q: %w", s, ErrClosed)
+	}
+	return t.resolve(nil, s)
+}
+
+func (t *Topology) resolve(from *Host, s string) (netip.Addr, error) {
+	if a, err := netip.ParseAddr(s); err == nil {
+		return a, nil
+	}
+	a, ok, err := t.lookup(from, s, 0)
+	if err != nil {
+		return a, fmt.Errorf("nstest: %w", err)
+	}
+	if !ok {
+		return a, fmt.Errorf("nstest: %q is neither an IP address nor a node of topology %q", s, t.name)
+	}
+	return a, nil
 }
