@@ -161,7 +161,7 @@ func checkOne(tb testing.TB, from *Host, to string, reach bool, opts []CheckOpti
 		return false
 	}
 	t := from.topo
-	dst, err := t.resolveFor(from, to, c.family)
+	dst, err := t.resolve(from, to, c.family)
 	if err != nil {
 		tb.Errorf("nstest: %s -> %s: want %s, but %v", from.name, to, want, err)
 		return false

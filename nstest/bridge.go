@@ -240,20 +240,10 @@ func (b *Bridge) Addrs() []netip.Prefix {
 	return append([]netip.Prefix(nil), b.addrs...)
 }
 
-// Addr returns the bridge's first IPv4 address, else its first IPv6 address,
-// or the zero Addr.
-func (b *Bridge) Addr() netip.Addr {
-	var v6 netip.Addr
-	for _, p := range b.Addrs() {
-		if p.Addr().Is4() {
-			return p.Addr()
-		}
-		if !v6.IsValid() {
-			v6 = p.Addr()
-		}
-	}
-	return v6
-}
+// Addr returns the bridge's first global IPv4 address, or else its first
+// global IPv6 address, or the zero Addr if it has none: the rule of
+// Host.Addr (see Topology.Resolve), so a link-local address is never it.
+func (b *Bridge) Addr() netip.Addr { return firstGlobal(b.Addrs()) }
 
 // Ports returns the names of the interfaces enslaved to the bridge, as the
 // kernel reports them (`bridge link`, `brctl show`).

@@ -68,7 +68,8 @@
 // # Names
 //
 // Dial, Listen, Ping, HTTPClient and the assertions take node names
-// ("ns2:8080", "http://ns2/"): nstest resolves them itself. Go code inside
+// ("ns2:8080", "http://ns2/"): nstest resolves them itself, by the one rule
+// documented on Topology.Resolve ("localhost" is the host's own loopback). Go code inside
 // InNS uses the machine's resolver, which knows nothing of the topology (a
 // resolver cannot be per thread), so give it addresses or use those methods.
 // Programs started with Command get names of their own: their hostname is

@@ -325,23 +325,9 @@ func (h *Host) Interface(name string) *Interface {
 }
 
 // Addr returns the host's first global IPv4 address, or else its first
-// global IPv6 address, or the zero Addr if it has none.
-func (h *Host) Addr() netip.Addr {
-	var v6 netip.Addr
-	for _, p := range h.Addrs() {
-		a := p.Addr()
-		if !a.IsGlobalUnicast() {
-			continue
-		}
-		if a.Is4() {
-			return a
-		}
-		if !v6.IsValid() {
-			v6 = a
-		}
-	}
-	return v6
-}
+// global IPv6 address, or the zero Addr if it has none (see
+// Topology.Resolve; unique local addresses such as fd00::/8 count).
+func (h *Host) Addr() netip.Addr { return firstGlobal(h.Addrs()) }
 
 // Addrs returns every address of the host's interfaces, in order, after the
 // addresses of its bridges (the fabric's, or those of Host.AddBridge).

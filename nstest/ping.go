@@ -13,7 +13,7 @@ import (
 // statistics. The defaults are those of package ping: one echo, waiting up to
 // a second for the reply.
 func (h *Host) Ping(ctx context.Context, dst string, opts ...ping.Option) (*ping.Stats, error) {
-	a, err := h.topo.resolve(h, dst)
+	a, err := h.topo.resolve(h, dst, 0)
 	if err != nil {
 		return nil, fmt.Errorf("nstest: host %q: ping %s: %w", h.name, dst, err)
 	}

@@ -671,7 +671,7 @@ func (h *Host) RouteGet(dst string, opts ...RouteGetOption) (*Route, error) {
 }
 
 func (h *Host) routeGet(dst string, q routeQuery) (*Route, error) {
-	a, err := h.topo.resolve(h, dst)
+	a, err := h.topo.resolve(h, dst, 0)
 	if err != nil {
 		return nil, err
 	}

@@ -60,7 +60,7 @@ func (h *Host) Dial(network, address string) (net.Conn, error) {
 // DialContext is Dial with a context.
 func (h *Host) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
 	h.topo.ready()
-	addr, err := h.topo.resolveHostPort(h, address)
+	addr, err := h.topo.resolveHostPort(h, network, address)
 	if err != nil {
 		return nil, fmt.Errorf("nstest: host %q: dial %s %s: %w", h.name, network, address, err)
 	}
@@ -83,7 +83,7 @@ func (h *Host) DialContext(ctx context.Context, network, address string) (net.Co
 // The listener is closed at teardown if still open.
 func (h *Host) Listen(network, address string) (net.Listener, error) {
 	h.topo.ready()
-	addr, err := h.topo.resolveHostPort(h, address)
+	addr, err := h.topo.resolveHostPort(h, network, address)
 	if err != nil {
 		return nil, fmt.Errorf("nstest: host %q: listen %s %s: %w", h.name, network, address, err)
 	}
@@ -103,7 +103,7 @@ func (h *Host) Listen(network, address string) (net.Listener, error) {
 // net.ListenPacket. The connection is closed at teardown if still open.
 func (h *Host) ListenPacket(network, address string) (net.PacketConn, error) {
 	h.topo.ready()
-	addr, err := h.topo.resolveHostPort(h, address)
+	addr, err := h.topo.resolveHostPort(h, network, address)
 	if err != nil {
 		return nil, fmt.Errorf("nstest: host %q: listen %s %s: %w", h.name, network, address, err)
 	}
