@@ -21,6 +21,7 @@ import (
 
 	"github.com/nstest/harness/internal/ns"
 
+	"github.com/nstest/harness/internal/testrun"
 	"github.com/nstest/harness/nstest"
 	"github.com/nstest/harness/nstest/capture"
 	"github.com/nstest/harness/nstest/firewall"
@@ -68,7 +69,7 @@ func TestArtifactsOfFailingTest(t *testing.T) {
 	t.Setenv("NSTEST_ARTIFACTS", dir)
 	var log bytes.Buffer
 	var sockets int
-	err := nstest.Run("TestInner/case 1", &log, brokenSeed(true, &sockets))
+	err := testrun.Run("TestInner/case 1", &log, brokenSeed(true, &sockets))
 	require.Error(t, err, "the inner test should fail")
 	assert.Contains(t, err.Error(), "ns2")
 	assert.Equal(t, 1, sockets, "one capture armed on ns1's eth0")
@@ -125,7 +126,7 @@ func TestNoArtifactsWhenTestPasses(t *testing.T) {
 	dir := t.TempDir()
 	t.Setenv("NSTEST_ARTIFACTS", dir)
 	var sockets int
-	require.NoError(t, nstest.Run("TestInner", nil, brokenSeed(false, &sockets)))
+	require.NoError(t, testrun.Run("TestInner", nil, brokenSeed(false, &sockets)))
 	assert.Equal(t, 1, sockets, "a capture is armed while the variable is set")
 	entries, err := os.ReadDir(dir)
 	require.NoError(t, err)
@@ -136,7 +137,7 @@ func TestNoArtifactsWithoutVariable(t *testing.T) {
 	t.Setenv("NSTEST_ARTIFACTS", "")
 	var log bytes.Buffer
 	var sockets int
-	require.Error(t, nstest.Run("TestInner", &log, brokenSeed(true, &sockets)))
+	require.Error(t, testrun.Run("TestInner", &log, brokenSeed(true, &sockets)))
 	assert.Zero(t, sockets, "no capture is armed without NSTEST_ARTIFACTS")
 	assert.NotContains(t, log.String(), "NSTEST_ARTIFACTS")
 }
@@ -185,7 +186,7 @@ func BenchmarkSeedWithArtifacts(b *testing.B) {
 		b.Run(name, func(b *testing.B) {
 			b.Setenv("NSTEST_ARTIFACTS", dir)
 			for b.Loop() {
-				if err := nstest.Run("bench", nil, brokenSeed(false, nil)); err != nil {
+				if err := testrun.Run("bench", nil, brokenSeed(false, nil)); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -217,11 +218,11 @@ func TestArtifactCapturesClosedByTeardown(t *testing.T) {
 	t.Setenv("NSTEST_ARTIFACTS", t.TempDir())
 	before := ownPacketSockets(t)
 	armed := 0
-	err := nstest.Run(t.Name(), io.Discard, func(tb testing.TB) {
+	err := testrun.Run(t.Name(), io.Discard, func(tb testing.TB) {
 		brokenSeed(false, nil)(tb)
 		armed = ownPacketSockets(t) - before
 	})
-	if errors.Is(err, nstest.ErrSkipped) {
+	if errors.Is(err, testrun.ErrSkipped) {
 		t.Skip(err)
 	}
 	require.NoError(t, err)

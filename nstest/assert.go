@@ -3,7 +3,6 @@ package nstest
 import (
 	"errors"
 	"fmt"
-	"net/netip"
 	"strings"
 	"syscall"
 	"testing"
@@ -74,55 +73,6 @@ func (c checkConfig) err() error {
 		return fmt.Errorf("Window(%v): a check needs a positive duration, with none it would check nothing", c.window)
 	}
 	return nil
-}
-
-// resolveFor returns the address that to names for a check from the host
-// from: an IP address as it is, or the address of the node called to, of
-// the family the options ask for.
-func (t *Topology) resolveFor(from *Host, to string, fam ping.Family) (netip.Addr, error) {
-	if a, err := netip.ParseAddr(to); err == nil {
-		if fam != 0 && ping.FamilyOf(a) != fam {
-			return a, fmt.Errorf("%s is not an %v address", a, fam)
-		}
-		return a, nil
-	}
-	if fam == 0 {
-		a, err := t.resolve(from, to)
-		if err != nil { // the message goes after "nstest: a -> b: ..."
-			return a, errors.New(strings.TrimPrefix(err.Error(), "nstest: "))
-		}
-		return a, nil
-	}
-	a, ok, err := t.lookup(from, to, fam)
-	if !ok {
-		return netip.Addr{}, fmt.Errorf("%q is neither an IP address nor a node of topology %q", to, t.name)
-	}
-	return a, err
-}
-
-// describe names an address for a message: "ns2 (10.0.0.2)" when a node has
-// it, else "10.0.0.2".
-func (t *Topology) describe(a netip.Addr) string {
-	if n := t.nameOf(a); n != "" {
-		return fmt.Sprintf("%s (%s)", n, a)
-	}
-	return a.String()
-}
-
-// destination names the destination of a check as the user gave it, with
-// its address: "ns2 (10.0.0.2)", or "10.0.0.2 (ns2)" when given as an
-// address of node ns2.
-func (t *Topology) destination(to string, a netip.Addr) string {
-	if !a.IsValid() {
-		return to
-	}
-	if a.String() == to {
-		if n := t.nameOf(a); n != "" {
-			return fmt.Sprintf("%s (%s)", to, n)
-		}
-		return to
-	}
-	return fmt.Sprintf("%s (%s)", to, a)
 }
 
 // happened says in words what a probe saw: the reply, or why there was
@@ -211,7 +161,7 @@ func checkOne(tb testing.TB, from *Host, to string, reach bool, opts []CheckOpti
 		return false
 	}
 	t := from.topo
-	dst, err := t.resolveFor(from, to, c.family)
+	dst, err := t.resolve(from, to, c.family)
 	if err != nil {
 		tb.Errorf("nstest: %s -> %s: want %s, but %v", from.name, to, want, err)
 		return false

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nstest/harness/internal/testrun"
 	"github.com/nstest/harness/nstest"
 	"github.com/nstest/harness/nstest/ping"
 )
@@ -46,7 +47,7 @@ func BenchmarkAssertConnectivity20(b *testing.B) {
 func BenchmarkAssertConnectivity20Cold(b *testing.B) {
 	for b.Loop() {
 		b.StopTimer()
-		err := nstest.Run("cold", nil, func(tb testing.TB) {
+		err := testrun.Run("cold", nil, func(tb testing.TB) {
 			hs := hostsOnBridge(tb, 20)
 			hs[0].InNS(func() {}) // links up
 			b.StartTimer()

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/nstest/harness/internal/testrun"
 	"github.com/nstest/harness/nstest"
 	"github.com/nstest/harness/nstest/firewall"
 )
@@ -18,7 +19,7 @@ import (
 // reported ("" if it passed) and whether fn ran to its end.
 func failures(t *testing.T, fn func(tb testing.TB)) (msg string, finished bool) {
 	t.Helper()
-	err := nstest.Run("x", io.Discard, func(tb testing.TB) {
+	err := testrun.Run("x", io.Discard, func(tb testing.TB) {
 		fn(tb)
 		finished = true
 	})

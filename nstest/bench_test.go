@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/nstest/harness/internal/testrun"
 	"github.com/nstest/harness/nstest"
 )
 
@@ -24,7 +25,7 @@ func BenchmarkInNS(b *testing.B) {
 // suite repeats. Compare with ../shared/baselines/rawnetlink -n 2.
 func BenchmarkSeedCycle(b *testing.B) {
 	for b.Loop() {
-		err := nstest.Run("seed", nil, func(tb testing.TB) {
+		err := testrun.Run("seed", nil, func(tb testing.TB) {
 			topo := nstest.New(tb)
 			br := topo.AddBridge("br1")
 			ns1, ns2 := topo.AddHost("ns1"), topo.AddHost("ns2")
@@ -45,7 +46,7 @@ func BenchmarkHosts(b *testing.B) {
 	for _, n := range []int{10, 100} {
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
 			for b.Loop() {
-				err := nstest.Run("hosts", nil, func(tb testing.TB) {
+				err := testrun.Run("hosts", nil, func(tb testing.TB) {
 					topo := nstest.New(tb)
 					var brs []*nstest.Bridge
 					for i := range 4 {

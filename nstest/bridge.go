@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 	"sync"
 
 	"github.com/vishvananda/netlink"
@@ -49,6 +50,10 @@ func VLANFiltering() BridgeOption { return func(c *bridgeConfig) { c.vlanFilteri
 // the kernel lacks (VLANFiltering without CONFIG_BRIDGE_VLAN_FILTERING)
 // skips the test, naming the kernel option; so does OVS without the Debian
 // package openvswitch-switch, naming the package.
+//
+// It is a builder: on bad input or a failure it fails the test (tb.Fatalf)
+// with a message naming the object and the value; it skips the test
+// when the kernel lacks what the options ask for.
 func (t *Topology) AddBridge(name string, opts ...BridgeOption) *Bridge {
 	t.tb.Helper()
 	b, err := t.addBridge(name, opts)
@@ -122,7 +127,7 @@ func makeLinuxBridge(h *Host, name string, bc bridgeConfig) (*Bridge, error) {
 		// solicitations, DAD probes and MLD reports would flood every port:
 		// none until it gets an IPv6 address (AddAddr). The kernel refuses
 		// the mode in the creation message, so the bridge comes up after.
-		inHost := h.kind != "fabric"
+		inHost := h.kind != kindFabric
 		fb := fastnl.Bridge{Name: name, Index: br.index, Up: !inHost, VLANFiltering: bc.vlanFiltering, Data: bc.set.attrs()}
 		err := h.use(func() error {
 			if err := h.fnl.Do(fastnl.AddBridge(fb)); err != nil || !inHost {
@@ -154,7 +159,7 @@ func (b *Bridge) Name() string { return b.name }
 // String returns the bridge's name, or "host:name" for a bridge inside a
 // host.
 func (b *Bridge) String() string {
-	if b.host != nil && b.host.kind != "fabric" {
+	if b.host != nil && b.host.kind != kindFabric {
 		return b.host.name + ":" + b.name
 	}
 	return b.name
@@ -235,17 +240,35 @@ func (b *Bridge) Addrs() []netip.Prefix {
 	return append([]netip.Prefix(nil), b.addrs...)
 }
 
-// Addr returns the bridge's first IPv4 address, else its first IPv6 address,
-// or the zero Addr.
-func (b *Bridge) Addr() netip.Addr {
-	var v6 netip.Addr
-	for _, p := range b.Addrs() {
-		if p.Addr().Is4() {
-			return p.Addr()
+// Addr returns the bridge's first global IPv4 address, or else its first
+// global IPv6 address, or the zero Addr if it has none: the rule of
+// Host.Addr (see Topology.Resolve), so a link-local address is never it.
+func (b *Bridge) Addr() netip.Addr { return firstGlobal(b.Addrs()) }
+
+// Ports returns the names of the interfaces enslaved to the bridge, as the
+// kernel reports them (`bridge link`, `brctl show`).
+func (b *Bridge) Ports() ([]string, error) {
+	if b.ovs != nil {
+		out, err := b.ovs.vsctl("list-ports", b.name)
+		if err != nil {
+			return nil, fmt.Errorf("nstest: bridge %q: list ports: %w", b.name, err)
 		}
-		if !v6.IsValid() {
-			v6 = p.Addr()
+		return strings.Fields(out), nil
+	}
+	fab, err := b.where()
+	if err != nil {
+		return nil, fmt.Errorf("nstest: bridge %q: list ports: %w", b.name, err)
+	}
+	var links []netlink.Link
+	err = fab.use(func() (err error) { links, err = fab.nl.LinkList(); return err })
+	if err != nil {
+		return nil, fmt.Errorf("nstest: bridge %q: list ports: %w", b.name, err)
+	}
+	var out []string
+	for _, l := range links {
+		if l.Attrs().MasterIndex == b.index {
+			out = append(out, l.Attrs().Name)
 		}
 	}
-	return v6
+	return out, nil
 }

@@ -156,7 +156,7 @@ func (i *Interface) portSide() *Interface {
 	i.mu.Lock()
 	m := i.master
 	i.mu.Unlock()
-	if m != 0 || i.host.kind == "fabric" || i.host.kind == "site" || i.peer == nil {
+	if m != 0 || i.host.kind == kindFabric || i.host.kind == kindSite || i.peer == nil {
 		return i
 	}
 	return i.peer

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/vishvananda/netlink"
 
+	"github.com/nstest/harness/internal/testrun"
 	"github.com/nstest/harness/nstest"
 )
 
@@ -122,7 +123,7 @@ func TestFailedConnectLeavesNothing(t *testing.T) {
 
 func failConnect(t *testing.T, links func(*nstest.Host) string, bad string) {
 	var before, after, bLinks string
-	err := nstest.Run("failed-connect", nil, func(tb testing.TB) {
+	err := testrun.Run("failed-connect", nil, func(tb testing.TB) {
 		topo := nstest.New(tb)
 		br := topo.AddBridge("br1")
 		a, b := topo.AddHost("a"), topo.AddHost("b")
@@ -231,7 +232,7 @@ func TestConnectManyAddresses(t *testing.T) {
 // returns the failure.
 func buildFails(t *testing.T, build func(topo *nstest.Topology), check func(topo *nstest.Topology)) string {
 	t.Helper()
-	err := nstest.Run(t.Name(), nil, func(tb testing.TB) {
+	err := testrun.Run(t.Name(), nil, func(tb testing.TB) {
 		topo := nstest.New(tb)
 		tb.Cleanup(func() { check(topo) }) // before the teardown
 		build(topo)

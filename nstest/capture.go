@@ -7,10 +7,15 @@ import (
 )
 
 // Capture starts recording the frames crossing the host's interface called
-// iface, as tcpdump -i iface would, and fails the test if it cannot. The
-// capture is closed when the topology is torn down; its packets stay
-// readable. Wait and Count on the capture let a test assert what crossed the
-// link; WriteFile saves it as a pcap file for tcpdump or Wireshark.
+// iface, as tcpdump -i iface would. Like CaptureAll, and like every call that
+// starts something the topology then owns until teardown, it is a builder:
+// it fails the test (tb.Fatalf) if it cannot, with a message naming the host
+// and the interface. The capture is closed when the topology is torn down;
+// its packets stay readable. Wait and Count on the capture let a test assert
+// what crossed the link; WriteFile saves it as a pcap file for tcpdump or
+// Wireshark. The capture's packets name the host (capture.Node), so that
+// captures of several hosts can be merged (NewCaptureGroup,
+// capture.WritePcapng).
 //
 // iface may be any interface of the host's namespace, lo included. To watch
 // a bridge, capture on its ports: they are the Peer of each interface made
@@ -19,17 +24,14 @@ import (
 // to the fabric.
 func (h *Host) Capture(iface string, opts ...capture.Option) *capture.Capture {
 	h.topo.tb.Helper()
-	c, err := h.OpenCapture(iface, opts...)
+	c, err := h.capture(iface, opts)
 	if err != nil {
 		h.topo.tb.Fatalf("%v", err)
 	}
 	return c
 }
 
-// OpenCapture is Capture for code that handles the error itself. The
-// capture's packets name the host (capture.Node), so that captures of
-// several hosts can be merged (NewCaptureGroup, capture.WritePcapng).
-func (h *Host) OpenCapture(iface string, opts ...capture.Option) (*capture.Capture, error) {
+func (h *Host) capture(iface string, opts []capture.Option) (*capture.Capture, error) {
 	var c *capture.Capture
 	opts = append([]capture.Option{capture.Node(h.name)}, opts...)
 	// Do waits for pending links first, so the capture starts on a link
@@ -45,9 +47,10 @@ func (h *Host) OpenCapture(iface string, opts ...capture.Option) (*capture.Captu
 	return c, nil
 }
 
-// Capture starts recording the frames crossing the interface, like
-// Host.OpenCapture on its host. The capture is closed when the topology is
-// torn down.
-func (i *Interface) Capture(opts ...capture.Option) (*capture.Capture, error) {
-	return i.host.OpenCapture(i.name, opts...)
+// Capture starts recording the frames crossing the interface: it is
+// Host.Capture on the interface's host, a builder that fails the test if it
+// cannot. The capture is closed when the topology is torn down.
+func (i *Interface) Capture(opts ...capture.Option) *capture.Capture {
+	i.host.topo.tb.Helper()
+	return i.host.Capture(i.name, opts...)
 }

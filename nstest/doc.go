@@ -36,19 +36,23 @@
 //
 // # Builders fail the test; methods return errors
 //
-// Builders take no error return: New, AddHost, AddRouter, AddBridge (of the
-// topology and of a host), Connect, Link, ConnectBridges, Fabric, AddOverlay, AddSite and
-// Site.Connect stop the test (tb.Fatalf) on bad input or a failure, with a
-// message naming the object and the value, and leave nothing half-built. A
-// builder asking for a feature the kernel lacks skips the test instead,
-// naming the kernel option. Every other method (AddAddr, AddRoute, SetDown,
-// Impair, Firewall, Dial, ...) returns an error, wrapping ErrUnsupported
-// when the kernel lacks what it needs. Assertions report through tb.Errorf
-// and return whether they held (AssertReachable, AssertTCPReachable,
-// AssertConnectivity, AssertMatrix, ...); each has a Require counterpart
-// with the same arguments that stops the test instead. Host.Capture is,
-// for now, the one method that fails the test (Interface.Capture and
-// Host.OpenCapture return the error).
+// A builder makes something the topology then owns until teardown (a node,
+// a link, a capture, a service, a partition, a flap) and returns it without
+// an error: New, AddHost, AddRouter, AddBridge (of the topology and of a
+// host), Fabric, Connect, Link, ConnectBridges, AddVLAN, AddDummy,
+// AddOverlay, AddSite, Site.Connect, StartService, ServeUDPEcho, Capture (of
+// a host and of an interface), CaptureAll, Partition and Interface.Flap. On
+// bad input or a failure a builder stops the test (tb.Fatalf) with a message
+// naming the object and the value, and leaves nothing half-built; asking
+// for a feature the kernel lacks, it skips the test instead, naming the
+// kernel option. Every other method (AddAddr, AddRoute, SetDown, Impair,
+// Firewall, Dial, Ping, ...) changes or reads something that exists and
+// returns an error, wrapping ErrUnsupported when the kernel lacks what it
+// needs and ErrClosed after teardown. A name means the same on every type:
+// Capture is a builder on a Host and on an Interface alike. Assertions
+// report through tb.Errorf and return whether they held (AssertReachable,
+// AssertTCPReachable, AssertConnectivity, AssertMatrix, ...); each has a
+// Require counterpart with the same arguments that stops the test instead.
 //
 // # The InNS caveat
 //
@@ -64,7 +68,8 @@
 // # Names
 //
 // Dial, Listen, Ping, HTTPClient and the assertions take node names
-// ("ns2:8080", "http://ns2/"): nstest resolves them itself. Go code inside
+// ("ns2:8080", "http://ns2/"): nstest resolves them itself, by the one rule
+// documented on Topology.Resolve ("localhost" is the host's own loopback). Go code inside
 // InNS uses the machine's resolver, which knows nothing of the topology (a
 // resolver cannot be per thread), so give it addresses or use those methods.
 // Programs started with Command get names of their own: their hostname is

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/nstest/harness/internal/testrun"
 	"github.com/nstest/harness/nstest"
 )
 
@@ -17,7 +18,7 @@ import (
 // is torn down, to prove nothing half-built was left.
 func badInput(t *testing.T, build func(tb testing.TB, topo *nstest.Topology), check func(topo *nstest.Topology), want ...string) {
 	t.Helper()
-	err := nstest.Run(t.Name(), io.Discard, func(tb testing.TB) {
+	err := testrun.Run(t.Name(), io.Discard, func(tb testing.TB) {
 		topo := nstest.New(tb)
 		if check != nil {
 			tb.Cleanup(func() { check(topo) }) // runs before the topology's teardown

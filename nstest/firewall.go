@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"strings"
 
 	"github.com/nstest/harness/nstest/firewall"
 )
@@ -34,24 +35,19 @@ func (h *Host) Firewall(rules ...firewall.Rule) error {
 	return nil
 }
 
-// ruleAddr replaces a node name by its address; addresses, CIDRs, "" and
-// words that name no node are left for package firewall to judge.
+// ruleAddr replaces a node name (or "localhost") by its address, by
+// Topology.Resolve's rule; "" and CIDRs are left for package firewall to
+// judge.
 func (h *Host) ruleAddr(s string) (string, error) {
-	if s == "" {
+	if s == "" || strings.Contains(s, "/") {
 		return s, nil
 	}
-	if _, err := netip.ParsePrefix(s); err == nil {
-		return s, nil
-	}
-	if _, err := netip.ParseAddr(s); err == nil {
-		return s, nil
-	}
-	a, ok, err := h.topo.lookup(h, s, 0)
-	if !ok {
-		return s, nil
-	}
+	a, err := h.topo.resolve(h, s, 0)
 	if err != nil {
 		return "", err
+	}
+	if a.String() == s {
+		return s, nil
 	}
 	return a.String(), nil
 }
@@ -111,7 +107,7 @@ func (h *Host) forwardTarget(to string) (netip.AddrPort, error) {
 		}
 		port = uint16(p)
 	}
-	a, err := h.topo.resolve(h, host)
+	a, err := h.topo.resolve(h, host, 0)
 	if err != nil {
 		return netip.AddrPort{}, err
 	}

@@ -27,6 +27,11 @@ import (
 // first error the flapping met, if any. It may be called more than once.
 // Traffic sent through the topology afterwards waits until the link is
 // operationally up again.
+//
+// It is a builder: on bad input or a failure it fails the test (tb.Fatalf)
+// with a message naming the object and the value
+// (a duration that is not positive, an interface without another end, a
+// torn-down topology).
 func (i *Interface) Flap(ctx context.Context, down, up time.Duration) (stop func() error) {
 	t := i.host.topo
 	t.tb.Helper()
@@ -102,7 +107,7 @@ func (i *Interface) flap(ctx context.Context, down, up time.Duration, lost []net
 func (i *Interface) loseCarrier() ([]netlink.Route, error) {
 	p := i.peer
 	var keep []netlink.Route
-	if p.host.kind != "fabric" {
+	if p.host.kind != kindFabric {
 		// Without this, IPv6 addresses vanish with the link.
 		p.host.SetSysctl("net.ipv6.conf."+p.name+".keep_addr_on_down", "1")
 		var rs []netlink.Route

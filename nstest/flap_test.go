@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/nstest/harness/internal/testrun"
 	"github.com/nstest/harness/nstest"
 )
 
@@ -93,13 +94,13 @@ func TestFlapRestoresPeerRoutes(t *testing.T) {
 
 func TestFlapRejectsBadDurations(t *testing.T) {
 	t.Parallel()
-	err := nstest.Run("flap", nil, func(tb testing.TB) {
+	err := testrun.Run("flap", nil, func(tb testing.TB) {
 		topo := nstest.New(tb)
 		a, b := topo.AddHost("a"), topo.AddHost("b")
 		ai, _ := topo.Link(a, b, "10.0.0.1/24", "10.0.0.2/24")
 		ai.Flap(context.Background(), 0, time.Second)
 	})
-	if err != nil && strings.Contains(err.Error(), nstest.ErrSkipped.Error()) {
+	if err != nil && strings.Contains(err.Error(), testrun.ErrSkipped.Error()) {
 		t.Skip(err)
 	}
 	require.Error(t, err)

@@ -100,7 +100,7 @@ func (t *Topology) markFailed(from *Host, to, what string, reach bool) {
 			to = n
 		}
 	}
-	fc := failedCheck{from: from.name, fabric: from.kind == "fabric", to: to, what: what, want: want}
+	fc := failedCheck{from: from.name, fabric: from.kind == kindFabric, to: to, what: what, want: want}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for _, f := range t.drawn.failed {
@@ -165,8 +165,12 @@ func bridgeKind(b *Bridge) string {
 // hostKind says how a host is drawn.
 func hostKind(h *Host) string {
 	switch h.kind {
-	case "router", "site", "fabric":
-		return h.kind
+	case kindRouter:
+		return drawRouter
+	case kindSite:
+		return drawSite
+	case kindFabric:
+		return drawFabric
 	}
 	return drawHost
 }

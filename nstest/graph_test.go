@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/nstest/harness/fixtures"
+	"github.com/nstest/harness/internal/testrun"
 	"github.com/nstest/harness/nstest"
 )
 
@@ -133,7 +134,7 @@ func TestGraphDOTRenders(t *testing.T) {
 func TestArtifactsGraph(t *testing.T) {
 	dir := t.TempDir()
 	t.Setenv("NSTEST_ARTIFACTS", dir)
-	require.Error(t, nstest.Run("TestBroken", nil, brokenSeed(true, nil)), "the inner test should fail")
+	require.Error(t, testrun.Run("TestBroken", nil, brokenSeed(true, nil)), "the inner test should fail")
 	out := filepath.Join(dir, "TestBroken")
 	mmd, err := os.ReadFile(filepath.Join(out, "topology.mmd"))
 	require.NoError(t, err)
@@ -143,7 +144,7 @@ func TestArtifactsGraph(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, string(dotText), `n1 -- n2 [label="✗ ping: want reachable", dir=forward`)
 
-	require.NoError(t, nstest.Run("TestFine", nil, brokenSeed(false, nil)))
+	require.NoError(t, testrun.Run("TestFine", nil, brokenSeed(false, nil)))
 	_, err = os.Stat(filepath.Join(dir, "TestFine"))
 	assert.True(t, os.IsNotExist(err), "a passing test leaves no artifacts")
 }
@@ -151,14 +152,13 @@ func TestArtifactsGraph(t *testing.T) {
 // A router between two hosts, drawn as a Mermaid flowchart; put it in a
 // ```mermaid block of a README or an issue and GitHub draws it.
 func ExampleTopology_Graph() {
-	nstest.Run("TestRouted", os.Stderr, func(tb testing.TB) {
-		topo := nstest.New(tb, nstest.WithName("routed"))
-		h1, r1, h2 := topo.AddHost("h1"), topo.AddRouter("r1"), topo.AddHost("h2")
-		topo.Link(h1, r1, "10.1.0.2/24", "10.1.0.1/24")
-		topo.Link(r1, h2, "10.2.0.1/24", "10.2.0.2/24")
-		fmt.Print(topo.Graph(nstest.Mermaid))
-	})
-	// Output:
+	topo := nstest.New(tb, nstest.WithName("routed"))
+	h1, r1, h2 := topo.AddHost("h1"), topo.AddRouter("r1"), topo.AddHost("h2")
+	topo.Link(h1, r1, "10.1.0.2/24", "10.1.0.1/24")
+	topo.Link(r1, h2, "10.2.0.1/24", "10.2.0.2/24")
+	fmt.Print(topo.Graph(nstest.Mermaid))
+	// It prints (TestExamples checks it; an example that builds namespaces
+	// has no Output: comment, as go test runs those where it cannot build them):
 	// flowchart TB
 	//     %% nstest topology routed
 	//     n0["h1"]

@@ -1,26 +1,18 @@
 package nstest
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
-	"net"
 	"net/netip"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"sync"
-	"syscall"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
 	"github.com/nstest/harness/internal/fastnl"
 	"github.com/nstest/harness/internal/ns"
-	"github.com/nstest/harness/nstest/ping"
 )
 
 // Host is a network namespace of a topology: a host, a router or the
@@ -28,7 +20,7 @@ import (
 type Host struct {
 	topo *Topology
 	name string
-	kind string // "host", "router" or "fabric"
+	kind nodeKind
 	ns   *ns.NS
 	nl   *netlink.Handle
 	fnl  *fastnl.Conn // the build path's batched requests
@@ -48,6 +40,29 @@ type Host struct {
 	closers []io.Closer
 	pruned  int       // len(closers) after the last pruning (see track)
 	procs   hostProcs // the init of the host's PID namespace
+}
+
+// nodeKind says what a Host stands for. Its String is the word messages,
+// state dumps (state.txt) and keep's listing have always used.
+type nodeKind uint8
+
+const (
+	kindHost   nodeKind = iota // AddHost
+	kindRouter                 // AddRouter: forwards IPv4 and IPv6
+	kindFabric                 // the namespace holding the topology's bridges
+	kindSite                   // a VXLAN site's machine (Overlay.AddSite)
+)
+
+func (k nodeKind) String() string {
+	switch k {
+	case kindRouter:
+		return "router"
+	case kindFabric:
+		return "fabric"
+	case kindSite:
+		return "site"
+	}
+	return "host"
 }
 
 type hostConfig struct {
@@ -73,13 +88,13 @@ func Sysctl(key, value string) HostOption {
 	return func(c *hostConfig) { c.sysctls = append(c.sysctls, [2]string{key, value}) }
 }
 
-func newHost(t *Topology, name, kind string, hc hostConfig) (*Host, error) {
+func newHost(t *Topology, name string, kind nodeKind, hc hostConfig) (*Host, error) {
 	b, err := takeBlank()
 	if err != nil {
 		return nil, err
 	}
 	h := &Host{topo: t, name: name, kind: kind, ns: b.n, nl: b.nl, fnl: b.fnl}
-	if kind == "fabric" {
+	if kind == kindFabric {
 		// Bridges and their ports never need IPv6 link-local addresses;
 		// without them no port sends router solicitations, DAD probes or
 		// MLD reports, which on a big bridge flood every other port.
@@ -125,29 +140,6 @@ func (h *Host) allocIndex() int {
 // firstIndex is above the indexes the kernel hands out itself in a young
 // namespace (lo, bridges, VXLAN devices).
 const firstIndex = 1000
-
-// writeSysctl writes a network sysctl of the calling thread's namespace.
-func writeSysctl(key, value string) error {
-	if !strings.HasPrefix(key, "net.") || strings.Contains(key, "..") || strings.ContainsAny(key, "/ ") {
-		return fmt.Errorf("sysctl %q: only network sysctls (net.*) of the host's namespace can be set", key)
-	}
-	path := filepath.Join("/proc/sys", strings.ReplaceAll(key, ".", "/"))
-	err := os.WriteFile(path, []byte(value), 0)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return fmt.Errorf("sysctl %q: no such network sysctl in the host's namespace (check the spelling, and that the kernel has the feature): %w", key, err)
-	case errors.Is(err, unix.EINVAL):
-		return fmt.Errorf("sysctl %s=%q: the kernel refuses the value: %w", key, value, err)
-	case err != nil:
-		return fmt.Errorf("sysctl %s=%q: %w", key, value, err)
-	}
-	return nil
-}
-
-func readSysctl(key string) (string, error) {
-	b, err := os.ReadFile(filepath.Join("/proc/sys", strings.ReplaceAll(key, ".", "/")))
-	return strings.TrimSpace(string(b)), err
-}
 
 // close releases the netlink handles and the namespace descriptor, once no
 // method is using them; every later use fails with ErrClosed.
@@ -312,189 +304,6 @@ func (h *Host) NSFile() (*os.File, error) {
 	return f, nil
 }
 
-// Command returns a command that runs the program name with the given
-// arguments inside the host, like exec.Command. The program runs in the
-// host's network, PID, UTS and mount namespaces: its hostname is the host's
-// name, /etc/hosts names every node of the topology with its addresses as of
-// the moment it starts, /etc/resolv.conf names no server outside the
-// topology, and /proc and /sys are the host's. The machine's /etc is not
-// touched. Everything the program starts, daemons included, is killed when
-// the topology is torn down, and dies with the test process even if that is
-// killed with SIGKILL.
-//
-// cmd.Process is a launcher (this test binary) that starts the program,
-// forwards signals to it and exits as it does, so Wait and ProcessState tell
-// what the program did; the program dies with the launcher. SysProcAttr
-// applies to the launcher. Append to ExtraFiles rather than replacing it:
-// its first entries are the launcher's, and the program sees yours from
-// descriptor 3 on. After teardown, Start returns an error wrapping
-// ErrClosed.
-func (h *Host) Command(name string, arg ...string) *exec.Cmd {
-	return h.command(nil, name, arg)
-}
-
-// CommandContext is Command with a context, like exec.CommandContext: the
-// process is killed when ctx is done.
-func (h *Host) CommandContext(ctx context.Context, name string, arg ...string) *exec.Cmd {
-	if ctx == nil {
-		panic("nstest: CommandContext: nil Context")
-	}
-	return h.command(ctx, name, arg)
-}
-
-// track keeps c to close it at teardown. What the user closed meanwhile is
-// forgotten: the list is pruned whenever it has doubled since the last
-// pruning, so a dial loop's memory stays flat at a cost of O(1) per call.
-func (h *Host) track(c io.Closer) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.closers = append(h.closers, c)
-	if len(h.closers) < 2*h.pruned+16 {
-		return
-	}
-	open := h.closers[:0]
-	for _, c := range h.closers {
-		if !isClosed(c) {
-			open = append(open, c)
-		}
-	}
-	clear(h.closers[len(open):]) // let the closed ones be collected
-	h.closers, h.pruned = open, len(open)
-}
-
-// isClosed reports whether the socket c was closed already: its descriptor
-// refuses any use then.
-func isClosed(c io.Closer) bool {
-	sc, ok := c.(syscall.Conn)
-	if !ok {
-		return false
-	}
-	rc, err := sc.SyscallConn()
-	return err != nil || rc.Control(func(uintptr) {}) != nil
-}
-
-func (h *Host) closeSockets() {
-	h.mu.Lock()
-	cs := h.closers
-	h.closers = nil
-	h.mu.Unlock()
-	for i := len(cs) - 1; i >= 0; i-- {
-		cs[i].Close()
-	}
-}
-
-// Dial connects to address from inside the host's namespace, like
-// net.Dial. The host part of address may be the name of a node of the
-// topology ("ns2:8080"). The connection stays in the host's namespace and can
-// be used from any goroutine; it is closed at teardown if still open.
-func (h *Host) Dial(network, address string) (net.Conn, error) {
-	return h.DialContext(context.Background(), network, address)
-}
-
-// DialContext is Dial with a context.
-func (h *Host) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
-	h.topo.ready()
-	addr, err := h.topo.resolveHostPort(h, address)
-	if err != nil {
-		return nil, fmt.Errorf("nstest: host %q: dial %s %s: %w", h.name, network, address, err)
-	}
-	var c net.Conn
-	err = h.do(func() (err error) {
-		// No Happy Eyeballs: its fallback dials from another goroutine,
-		// which would run outside the namespace.
-		d := net.Dialer{FallbackDelay: -1}
-		c, err = d.DialContext(ctx, network, addr)
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("nstest: host %q: %w", h.name, err)
-	}
-	h.track(c)
-	return c, nil
-}
-
-// Listen listens on address inside the host's namespace, like net.Listen.
-// The listener is closed at teardown if still open.
-func (h *Host) Listen(network, address string) (net.Listener, error) {
-	h.topo.ready()
-	addr, err := h.topo.resolveHostPort(h, address)
-	if err != nil {
-		return nil, fmt.Errorf("nstest: host %q: listen %s %s: %w", h.name, network, address, err)
-	}
-	var l net.Listener
-	err = h.do(func() (err error) {
-		l, err = net.Listen(network, addr)
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("nstest: host %q: %w", h.name, err)
-	}
-	h.track(l)
-	return l, nil
-}
-
-// ListenPacket listens on address inside the host's namespace, like
-// net.ListenPacket. The connection is closed at teardown if still open.
-func (h *Host) ListenPacket(network, address string) (net.PacketConn, error) {
-	h.topo.ready()
-	addr, err := h.topo.resolveHostPort(h, address)
-	if err != nil {
-		return nil, fmt.Errorf("nstest: host %q: listen %s %s: %w", h.name, network, address, err)
-	}
-	var c net.PacketConn
-	err = h.do(func() (err error) {
-		c, err = net.ListenPacket(network, addr)
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("nstest: host %q: %w", h.name, err)
-	}
-	h.track(c)
-	return c, nil
-}
-
-// Ping sends ICMP or ICMPv6 echo requests from the host to dst, an IP
-// address or the name of a node of the topology, and returns the
-// statistics. The defaults are those of package ping: one echo, waiting up to
-// a second for the reply.
-func (h *Host) Ping(ctx context.Context, dst string, opts ...ping.Option) (*ping.Stats, error) {
-	a, err := h.topo.resolve(h, dst)
-	if err != nil {
-		return nil, fmt.Errorf("nstest: host %q: ping %s: %w", h.name, dst, err)
-	}
-	return h.ping(ctx, a, opts...)
-}
-
-func (h *Host) ping(ctx context.Context, dst netip.Addr, opts ...ping.Option) (*ping.Stats, error) {
-	h.topo.ready()
-	var (
-		st  *ping.Stats
-		c   *ping.Conn
-		err error
-	)
-	if dst.Zone() != "" {
-		// A zone names an interface of the host: resolve it inside.
-		err = h.do(func() (err error) {
-			st, err = ping.Ping(ctx, dst, opts...)
-			return err
-		})
-	} else {
-		// Only the socket needs the namespace; the exchange runs here.
-		err = h.do(func() (err error) {
-			c, err = ping.Open(ping.FamilyOf(dst), ping.Auto)
-			return err
-		})
-		if err == nil {
-			st, err = c.Ping(ctx, dst, opts...)
-			c.Close()
-		}
-	}
-	if err != nil {
-		return st, fmt.Errorf("nstest: host %q: %w", h.name, err)
-	}
-	return st, nil
-}
-
 // Interfaces returns the host's interfaces (not lo) in the order they were
 // made.
 func (h *Host) Interfaces() []*Interface {
@@ -516,23 +325,9 @@ func (h *Host) Interface(name string) *Interface {
 }
 
 // Addr returns the host's first global IPv4 address, or else its first
-// global IPv6 address, or the zero Addr if it has none.
-func (h *Host) Addr() netip.Addr {
-	var v6 netip.Addr
-	for _, p := range h.Addrs() {
-		a := p.Addr()
-		if !a.IsGlobalUnicast() {
-			continue
-		}
-		if a.Is4() {
-			return a
-		}
-		if !v6.IsValid() {
-			v6 = a
-		}
-	}
-	return v6
-}
+// global IPv6 address, or the zero Addr if it has none (see
+// Topology.Resolve; unique local addresses such as fd00::/8 count).
+func (h *Host) Addr() netip.Addr { return firstGlobal(h.Addrs()) }
 
 // Addrs returns every address of the host's interfaces, in order, after the
 // addresses of its bridges (the fabric's, or those of Host.AddBridge).
@@ -545,45 +340,6 @@ func (h *Host) Addrs() []netip.Prefix {
 		out = append(out, i.Addrs()...)
 	}
 	return out
-}
-
-// SetSysctl sets a network sysctl (net.*) in the host's namespace.
-func (h *Host) SetSysctl(key, value string) error {
-	if err := h.do(func() error { return writeSysctl(key, value) }); err != nil {
-		return fmt.Errorf("nstest: host %q: %w", h.name, err)
-	}
-	return nil
-}
-
-// Sysctl reads a network sysctl (net.*) in the host's namespace.
-func (h *Host) Sysctl(key string) (string, error) {
-	var v string
-	err := h.do(func() (err error) { v, err = readSysctl(key); return err })
-	if err != nil {
-		return "", fmt.Errorf("nstest: host %q: sysctl %s: %w", h.name, key, err)
-	}
-	return v, nil
-}
-
-// AddRoute adds a route to dst, "default" or a CIDR, through the gateway via,
-// an address on one of the host's subnets (or the name of a node that has
-// one).
-func (h *Host) AddRoute(dst, via string) error {
-	if err := h.addRoute(dst, via); err != nil {
-		return fmt.Errorf("nstest: host %q: route %s via %s: %w", h.name, dst, via, err)
-	}
-	return nil
-}
-
-func prefixList(ps []netip.Prefix) string {
-	if len(ps) == 0 {
-		return "it has no addresses"
-	}
-	s := make([]string, len(ps))
-	for i, p := range ps {
-		s[i] = p.String()
-	}
-	return strings.Join(s, ", ")
 }
 
 // allocIfName returns the next free interface name eth0, eth1, ...
@@ -601,29 +357,13 @@ func (h *Host) addIface(i *Interface) {
 	h.mu.Unlock()
 }
 
-// resolveHostPort replaces a node name in the host part of "host:port" by its
-// address.
-func (t *Topology) resolveHostPort(from *Host, address string) (string, error) {
-	host, port, err := net.SplitHostPort(address)
-	if err != nil {
-		return address, nil // let the net package report it
-	}
-	if host == "" {
-		return address, nil
-	}
-	if _, err := netip.ParseAddr(host); err == nil {
-		return address, nil
-	}
-	a, ok, err := t.lookup(from, host, 0)
-	if err != nil {
-		return "", err
-	}
-	if !ok {
-		if host == "localhost" {
-			return address, nil
+func (h *Host) removeIface(i *Interface) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for j, x := range h.ifaces {
+		if x == i {
+			h.ifaces = append(h.ifaces[:j], h.ifaces[j+1:]...)
+			return
 		}
-		// No name service inside a topology: say so instead of timing out.
-		return "", fmt.Errorf("%q is neither an IP address nor a node of topology %q", host, t.name)
 	}
-	return net.JoinHostPort(a.String(), port), nil
 }

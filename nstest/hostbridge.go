@@ -38,7 +38,7 @@ func (h *Host) addBridge(name string, opts []BridgeOption) (*Bridge, error) {
 	}
 	where := fmt.Sprintf("nstest: host %q: bridge %q", h.name, name)
 	switch {
-	case h.kind == "fabric":
+	case h.kind == kindFabric:
 		return nil, fmt.Errorf("%s: add the fabric's bridges with Topology.AddBridge", where)
 	case name == "":
 		return nil, fmt.Errorf("nstest: host %q: bridge: empty name", h.name)
@@ -99,7 +99,7 @@ func (h *Host) ifNameTakenLocked(name string) bool {
 // made: for the fabric, the topology's bridges (Topology.Bridges); for a host,
 // those of Host.AddBridge.
 func (h *Host) Bridges() []*Bridge {
-	if h.kind == "fabric" {
+	if h.kind == kindFabric {
 		return h.topo.Bridges()
 	}
 	h.mu.Lock()

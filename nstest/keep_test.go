@@ -13,6 +13,7 @@ import (
 
 	"github.com/nstest/harness/internal/keep"
 	"github.com/nstest/harness/internal/ns"
+	"github.com/nstest/harness/internal/testrun"
 	"github.com/nstest/harness/nstest"
 )
 
@@ -43,7 +44,7 @@ func TestKeepFailedTest(t *testing.T) {
 	t.Setenv("NSTEST_KEEP", "1")
 	var log strings.Builder
 	topo := fmt.Sprintf("keep-me-%d", os.Getpid()) // other test binaries keep namespaces too
-	err := nstest.Run(topo, &log, func(tb testing.TB) {
+	err := testrun.Run(topo, &log, func(tb testing.TB) {
 		topo := nstest.New(tb)
 		br := topo.AddBridge("br1")
 		topo.Connect(topo.AddHost("h1"), br, "10.9.0.1/24")
@@ -83,7 +84,7 @@ func TestKeepFailedTest(t *testing.T) {
 func TestKeepNothingWhenPassing(t *testing.T) {
 	nstest.New(t)
 	t.Setenv("NSTEST_KEEP", "1")
-	require.NoError(t, nstest.Run("keep-not", io.Discard, func(tb testing.TB) {
+	require.NoError(t, testrun.Run("keep-not", io.Discard, func(tb testing.TB) {
 		topo := nstest.New(tb)
 		topo.AddHost("h1")
 	}))

@@ -6,172 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
-	"sync"
-
-	"github.com/vishvananda/netlink"
-	"golang.org/x/sys/unix"
 )
-
-const nodad = unix.IFA_F_NODAD
-
-// Interface is one end of a veth pair, in a host's namespace or, for the
-// bridge side of Connect, in the bridge's (the fabric, or a host's).
-type Interface struct {
-	host  *Host
-	name  string
-	index int
-	peer  *Interface
-
-	mu         sync.Mutex
-	addrs      []netip.Prefix
-	lossByDrop bool       // Impair installed an nf_tables drop rule for loss
-	cable      [2]*Bridge // for ConnectBridges: this end's bridge, the other's
-	noLL       bool       // made without an IPv6 link-local address (see addVeth)
-	ovs        *ovsSwitch // a port of an Open vSwitch bridge run by these daemons
-
-	// What Graph draws, also under mu:
-	impair Impairment // the last one Impair set
-	master int        // index of the bridge it is enslaved to, or 0
-
-	// Its L2 segment besides its peer, for address uniqueness (segment.go),
-	// set before its addresses are claimed:
-	port  int        // index of the bridge (Linux or Open vSwitch) it is a port of, in its namespace, or 0
-	lower *Interface // a VLAN device's parent
-	vid   int        // a VLAN device's VLAN ID
-}
-
-// Name returns the interface's name in its namespace, such as "eth0".
-func (i *Interface) Name() string { return i.name }
-
-// String returns "host:name".
-func (i *Interface) String() string { return i.host.name + ":" + i.name }
-
-// Index returns the interface's index in its namespace.
-func (i *Interface) Index() int { return i.index }
-
-// Host returns the namespace the interface is in.
-func (i *Interface) Host() *Host { return i.host }
-
-// Peer returns the other end of the veth pair: for an interface made by
-// Connect, the bridge port in the fabric.
-func (i *Interface) Peer() *Interface { return i.peer }
-
-// Addrs returns the interface's addresses in the order they were added.
-func (i *Interface) Addrs() []netip.Prefix {
-	i.mu.Lock()
-	defer i.mu.Unlock()
-	return append([]netip.Prefix(nil), i.addrs...)
-}
-
-// SetDown sets the interface administratively down. Its peer loses carrier.
-func (i *Interface) SetDown() error {
-	h := i.host
-	if err := h.use(func() error { return h.nl.LinkSetDown(i.link()) }); err != nil {
-		return fmt.Errorf("nstest: interface %s: set down: %w", i, err)
-	}
-	return nil
-}
-
-// SetUp sets the interface up. Traffic sent through the topology afterwards
-// waits until the link is operationally up.
-func (i *Interface) SetUp() error {
-	h := i.host
-	if err := h.use(func() error { return h.nl.LinkSetUp(i.link()) }); err != nil {
-		return fmt.Errorf("nstest: interface %s: set up: %w", i, err)
-	}
-	i.host.topo.pend(i)
-	if i.peer != nil {
-		i.host.topo.pend(i.peer)
-	}
-	return nil
-}
-
-// SetMTU sets the interface's MTU. Only this end changes: a veth drops frames
-// larger than the receiving end's MTU, which is how path-MTU problems are
-// reproduced. An interface with IPv6 addresses refuses an MTU below 1280,
-// IPv6's minimum: the kernel would drop its IPv6 addresses.
-func (i *Interface) SetMTU(mtu int) error {
-	if mtu < 68 || mtu > 65535 {
-		return fmt.Errorf("nstest: interface %s: MTU %d: out of range 68..65535", i, mtu)
-	}
-	if err := checkIPv6MTU(mtu, i.Addrs()); err != nil {
-		return fmt.Errorf("nstest: interface %s: %w", i, err)
-	}
-	h := i.host
-	if err := h.use(func() error { return h.nl.LinkSetMTU(i.link(), mtu) }); err != nil {
-		return fmt.Errorf("nstest: interface %s: set MTU %d: %w", i, mtu, err)
-	}
-	return nil
-}
-
-// MTU returns the interface's current MTU.
-func (i *Interface) MTU() (int, error) {
-	l, err := i.linkByIndex()
-	if err != nil {
-		return 0, fmt.Errorf("nstest: interface %s: %w", i, err)
-	}
-	return l.Attrs().MTU, nil
-}
-
-// AddAddr adds an address, in CIDR form, to the interface. IPv6 addresses
-// skip duplicate address detection and are usable at once.
-func (i *Interface) AddAddr(cidr string) error {
-	p, err := parsePrefix(cidr)
-	if err == nil {
-		err = i.addAddr(p)
-	}
-	if err != nil {
-		return fmt.Errorf("nstest: interface %s: %w", i, err)
-	}
-	return nil
-}
-
-func (i *Interface) addAddr(p netip.Prefix) error {
-	if err := i.host.topo.claimAddr(p, i); err != nil {
-		return err
-	}
-	if err := i.linkLocalFor(p); err != nil {
-		i.host.topo.releaseAddr(p, i)
-		return err
-	}
-	h := i.host
-	if err := h.use(func() error { return h.nl.AddrAdd(i.link(), nlAddr(p)) }); err != nil {
-		i.host.topo.releaseAddr(p, i)
-		return fmt.Errorf("add address %s: %w", p, err)
-	}
-	i.mu.Lock()
-	i.addrs = append(i.addrs, p)
-	i.mu.Unlock()
-	return nil
-}
-
-// linkLocalFor gives the interface its IPv6 link-local address back before
-// it gets its first IPv6 address p.
-func (i *Interface) linkLocalFor(p netip.Prefix) error {
-	i.mu.Lock()
-	defer i.mu.Unlock()
-	if !p.Addr().Is6() || !i.noLL {
-		return nil
-	}
-	if err := enableLinkLocal(i.host, i.name); err != nil {
-		return err
-	}
-	i.noLL = false
-	return nil
-}
-
-// linkByIndex asks the kernel for the interface, in its host's namespace.
-func (i *Interface) linkByIndex() (netlink.Link, error) {
-	h := i.host
-	var l netlink.Link
-	err := h.use(func() (err error) { l, err = h.nl.LinkByIndex(i.index); return err })
-	return l, err
-}
-
-// link names the interface for netlink calls without a lookup.
-func (i *Interface) link() netlink.Link {
-	return &netlink.Device{LinkAttrs: netlink.LinkAttrs{Name: i.name, Index: i.index}}
-}
 
 // A LinkOption configures a veth pair made by Link or ConnectBridges.
 type LinkOption func(*linkConfig)
@@ -195,6 +30,10 @@ func Names(a, b string) LinkOption { return func(c *linkConfig) { c.aName, c.bNa
 // Host.AddBridge, in that host), named "h+ethN" (or, past the 15 bytes of an
 // interface name, after the host and the interface's index), which no
 // bridge name can be. Both ends are up when Connect returns.
+//
+// It is a builder: on bad input or a failure it fails the test (tb.Fatalf)
+// with a message naming the object and the value, and leaves nothing
+// half-built.
 func (t *Topology) Connect(h *Host, br *Bridge, addrs ...string) *Interface {
 	t.tb.Helper()
 	i, err := t.connect(h, br, addrs)
@@ -296,6 +135,10 @@ func parsePrefixes(addrs []string) ([]netip.Prefix, error) {
 // Link joins hosts a and b directly with a veth pair, without a bridge. Each
 // end is named after the next free ethN of its host and gets its address
 // (a CIDR, or "" for none). Both ends are up when Link returns.
+//
+// It is a builder: on bad input or a failure it fails the test (tb.Fatalf)
+// with a message naming the object and the value, and leaves nothing
+// half-built.
 func (t *Topology) Link(a, b *Host, aAddr, bAddr string, opts ...LinkOption) (*Interface, *Interface) {
 	t.tb.Helper()
 	ai, bi, err := t.link(a, b, aAddr, bAddr, opts)
@@ -360,6 +203,10 @@ func (t *Topology) link(a, b *Host, aAddr, bAddr string, opts []LinkOption) (*In
 // fabric, as a cable between two switches; its ends are named "a+b" and
 // "b+a". A second cable between the same two bridges is refused: it would
 // make a loop, and the bridges run no spanning tree.
+//
+// It is a builder: on bad input or a failure it fails the test (tb.Fatalf)
+// with a message naming the object and the value, and leaves nothing
+// half-built.
 func (t *Topology) ConnectBridges(a, b *Bridge, opts ...LinkOption) (*Interface, *Interface) {
 	t.tb.Helper()
 	ai, bi, err := t.connectBridges(a, b, opts)

@@ -188,7 +188,7 @@ func AssertMatrix(tb testing.TB, e Expect, opts ...CheckOption) bool {
 			rows[i].err = fmt.Errorf("no source host")
 			continue
 		}
-		dst, err := x.From.topo.resolveFor(x.From, x.To, c.family)
+		dst, err := x.From.topo.resolve(x.From, x.To, c.family)
 		if err != nil {
 			rows[i].err = err
 			continue

@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 
+	"github.com/nstest/harness/internal/testrun"
 	"github.com/nstest/harness/nstest"
 	"github.com/nstest/harness/nstest/capture"
 	"github.com/nstest/harness/nstest/ping"
@@ -146,12 +147,12 @@ func TestOVSFlowErrors(t *testing.T) {
 func TestOVSWithoutPackage(t *testing.T) {
 	nstest.New(t)
 	t.Setenv("PATH", t.TempDir())
-	err := nstest.Run("noovs", nil, func(tb testing.TB) {
+	err := testrun.Run("noovs", nil, func(tb testing.TB) {
 		topo := nstest.New(tb)
 		topo.AddBridge("s1", nstest.OVS())
 		tb.Error("AddBridge went on without the OVS programs")
 	})
-	require.ErrorIs(t, err, nstest.ErrSkipped)
+	require.ErrorIs(t, err, testrun.ErrSkipped)
 	assert.Contains(t, err.Error(), "openvswitch-switch")
 }
 
@@ -213,13 +214,12 @@ func TestOVSCaptureAndState(t *testing.T) {
 	t.Parallel()
 	topo, s1, h1, h2 := ovsPair(t)
 	port := h2.Interfaces()[0].Peer()
-	c, err := port.Capture()
-	require.NoError(t, err)
+	c := port.Capture()
 	nstest.RequireReachable(t, h1, "h2")
 	// The echo request left the switch through h2's port.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_, err = c.Wait(ctx, capture.ICMPEcho(), 1)
+	_, err := c.Wait(ctx, capture.ICMPEcho(), 1)
 	require.NoError(t, err, "the capture on the OVS port saw no echo request")
 
 	require.NoError(t, s1.AddFlow("priority=100,udp,tp_dst=9,actions=drop"))
@@ -398,7 +398,7 @@ func TestOVSKilledTestProcess(t *testing.T) {
 func TestOVSPartitionRefused(t *testing.T) {
 	t.Parallel()
 	nstest.New(t)
-	err := nstest.Run("partition", nil, func(tb testing.TB) {
+	err := testrun.Run("partition", nil, func(tb testing.TB) {
 		topo := nstest.New(tb)
 		s1 := topo.AddBridge("s1", nstest.OVS())
 		h1, h2 := topo.AddHost("h1"), topo.AddHost("h2")
@@ -406,7 +406,7 @@ func TestOVSPartitionRefused(t *testing.T) {
 		topo.Connect(h2, s1, "10.0.0.2/24")
 		topo.Partition([]*nstest.Host{h1}, []*nstest.Host{h2})
 	})
-	if errors.Is(err, nstest.ErrSkipped) {
+	if errors.Is(err, testrun.ErrSkipped) {
 		t.Skip(err)
 	}
 	require.Error(t, err)

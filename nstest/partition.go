@@ -4,13 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 
-	"github.com/google/nftables"
-	"github.com/google/nftables/expr"
-
-	"github.com/nstest/harness/internal/kconfig"
+	"github.com/nstest/harness/nstest/firewall"
 )
 
 // Partition splits the network between groups of hosts, as a failed switch
@@ -87,7 +85,7 @@ func (t *Topology) partition(groups [][]*Host) (func() error, error) {
 			case p.ovsPort():
 				// nf_tables bridge rules never see what OVS switches.
 				return nil, fmt.Errorf("nstest: partition: host %q: its interface %s is on an Open vSwitch bridge, which Partition cannot cut; add OpenFlow drop rules with AddFlow instead", h.name, i.name)
-			case p.host.kind == "fabric" || p.host.kind == "site":
+			case p.host.kind == kindFabric || p.host.kind == kindSite:
 				l, err := i.linkByIndex()
 				if err != nil {
 					return nil, fmt.Errorf("nstest: partition: interface %s: %w", i, err)
@@ -100,20 +98,12 @@ func (t *Topology) partition(groups [][]*Host) (func() error, error) {
 		}
 	}
 
-	type added struct {
-		h   *Host
-		fam nftables.TableFamily
-	}
-	var done []added
+	var done []*Host // namespaces holding one of the partition's tables
 	heal := func() error {
 		var errs []error
-		for _, a := range done {
-			err := nftSession(a.h, func(c *nftables.Conn) error {
-				c.DelTable(&nftables.Table{Name: table, Family: a.fam})
-				return c.Flush()
-			})
-			if err != nil {
-				errs = append(errs, fmt.Errorf("nstest: partition: heal %q: delete table %s: %w", a.h.name, table, err))
+		for _, h := range done {
+			if err := firewall.DeleteTable(hostNS{h}, table); err != nil {
+				errs = append(errs, fmt.Errorf("nstest: partition: heal %q: %w", h.name, err))
 			}
 		}
 		done = nil
@@ -127,10 +117,10 @@ func (t *Topology) partition(groups [][]*Host) (func() error, error) {
 		return nil, fmt.Errorf("nstest: partition: %q: %w", h.name, err)
 	}
 	for b := range bridging {
-		if err := addMACCuts(b, table, macs); err != nil {
+		if err := firewall.CutMACs(hostNS{b}, table, macs); err != nil {
 			return fail(b, err)
 		}
-		done = append(done, added{b, nftables.TableFamilyBridge})
+		done = append(done, b)
 	}
 	byHost := map[*Host][]string{}
 	for _, i := range cuts {
@@ -139,88 +129,15 @@ func (t *Topology) partition(groups [][]*Host) (func() error, error) {
 		byHost[i.host] = append(byHost[i.host], i.name)
 	}
 	for h, names := range byHost {
-		if err := addIngressCuts(h, table, names); err != nil {
+		if err := firewall.CutIngress(hostNS{h}, table, names); err != nil {
 			return fail(h, err)
 		}
-		done = append(done, added{h, nftables.TableFamilyNetdev})
+		if !slices.Contains(done, h) { // DeleteTable removes both families
+			done = append(done, h)
+		}
 	}
 	return healOnce, nil
 }
 
-// addMACCuts adds a bridge-family table dropping frames between the MAC
-// addresses of different groups.
-func addMACCuts(h *Host, name string, macs [][]net.HardwareAddr) error {
-	return nftSession(h, func(c *nftables.Conn) error { return macCuts(c, name, macs) })
-}
-
-func macCuts(c *nftables.Conn, name string, macs [][]net.HardwareAddr) error {
-	tb := c.AddTable(&nftables.Table{Name: name, Family: nftables.TableFamilyBridge})
-	ch := c.AddChain(&nftables.Chain{
-		Name: "forward", Table: tb, Type: nftables.ChainTypeFilter,
-		Hooknum: nftables.ChainHookForward, Priority: nftables.ChainPriorityFilter,
-	})
-	for a := range macs {
-		for b := range macs {
-			if a == b {
-				continue
-			}
-			for _, src := range macs[a] {
-				for _, dst := range macs[b] {
-					c.AddRule(&nftables.Rule{Table: tb, Chain: ch, Exprs: []expr.Any{
-						&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseLLHeader, Offset: 6, Len: 6},
-						&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: src},
-						&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseLLHeader, Offset: 0, Len: 6},
-						&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: dst},
-						&expr.Counter{},
-						&expr.Verdict{Kind: expr.VerdictDrop},
-					}})
-				}
-			}
-		}
-	}
-	if err := c.Flush(); err != nil {
-		return fmt.Errorf("add bridge table %s: %w", name, kconfig.Check(err, "CONFIG_NF_TABLES_BRIDGE"))
-	}
-	return nil
-}
-
-// addIngressCuts adds a netdev-family table dropping every frame that enters
-// the named interfaces.
-func addIngressCuts(h *Host, name string, ifaces []string) error {
-	return nftSession(h, func(c *nftables.Conn) error { return ingressCuts(c, name, ifaces) })
-}
-
-func ingressCuts(c *nftables.Conn, name string, ifaces []string) error {
-	tb := c.AddTable(&nftables.Table{Name: name, Family: nftables.TableFamilyNetdev})
-	for _, ifn := range ifaces {
-		ch := c.AddChain(&nftables.Chain{
-			Name: "in-" + ifn, Table: tb, Type: nftables.ChainTypeFilter,
-			Hooknum: nftables.ChainHookIngress, Priority: nftables.ChainPriorityFilter, Device: ifn,
-		})
-		c.AddRule(&nftables.Rule{Table: tb, Chain: ch, Exprs: []expr.Any{
-			&expr.Counter{},
-			&expr.Verdict{Kind: expr.VerdictDrop},
-		}})
-	}
-	if err := c.Flush(); err != nil {
-		return fmt.Errorf("add netdev table %s on %v: %w", name, ifaces, kconfig.Check(err, "CONFIG_NF_TABLES_NETDEV"))
-	}
-	return nil
-}
-
 // partitions numbers partitions, so that each has tables of its own.
 var partitions atomic.Uint64
-
-// nftSession runs fn with an nf_tables socket opened inside h's namespace, on
-// a thread in it: never through a descriptor number, which after teardown
-// could name another namespace. After teardown it returns ErrClosed.
-func nftSession(h *Host, fn func(c *nftables.Conn) error) error {
-	return h.do(func() error {
-		c, err := nftables.New(nftables.AsLasting())
-		if err != nil {
-			return fmt.Errorf("open nf_tables netlink socket: %w", kconfig.Check(err, "CONFIG_NF_TABLES"))
-		}
-		defer c.CloseLasting()
-		return fn(c)
-	})
-}

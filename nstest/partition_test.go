@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/nstest/harness/internal/testrun"
 	"github.com/nstest/harness/nstest"
 )
 
@@ -83,12 +84,12 @@ func TestPartitionDirectLink(t *testing.T) {
 
 func TestPartitionRejectsAHostInTwoGroups(t *testing.T) {
 	t.Parallel()
-	err := nstest.Run("partition", nil, func(tb testing.TB) {
+	err := testrun.Run("partition", nil, func(tb testing.TB) {
 		topo := nstest.New(tb)
 		a, b := topo.AddHost("a"), topo.AddHost("b")
 		topo.Partition([]*nstest.Host{a, b}, []*nstest.Host{b})
 	})
-	if err != nil && strings.Contains(err.Error(), nstest.ErrSkipped.Error()) {
+	if err != nil && strings.Contains(err.Error(), testrun.ErrSkipped.Error()) {
 		t.Skip(err)
 	}
 	require.Error(t, err)

@@ -171,3 +171,33 @@ func (t *Topology) etcHosts(from *Host) []byte {
 	}
 	return b.Bytes()
 }
+
+// Command returns a command that runs the program name with the given
+// arguments inside the host, like exec.Command. The program runs in the
+// host's network, PID, UTS and mount namespaces: its hostname is the host's
+// name, /etc/hosts names every node of the topology with its addresses as of
+// the moment it starts, /etc/resolv.conf names no server outside the
+// topology, and /proc and /sys are the host's. The machine's /etc is not
+// touched. Everything the program starts, daemons included, is killed when
+// the topology is torn down, and dies with the test process even if that is
+// killed with SIGKILL.
+//
+// cmd.Process is a launcher (this test binary) that starts the program,
+// forwards signals to it and exits as it does, so Wait and ProcessState tell
+// what the program did; the program dies with the launcher. SysProcAttr
+// applies to the launcher. Append to ExtraFiles rather than replacing it:
+// its first entries are the launcher's, and the program sees yours from
+// descriptor 3 on. After teardown, Start returns an error wrapping
+// ErrClosed.
+func (h *Host) Command(name string, arg ...string) *exec.Cmd {
+	return h.command(nil, name, arg)
+}
+
+// CommandContext is Command with a context, like exec.CommandContext: the
+// process is killed when ctx is done.
+func (h *Host) CommandContext(ctx context.Context, name string, arg ...string) *exec.Cmd {
+	if ctx == nil {
+		panic("nstest: CommandContext: nil Context")
+	}
+	return h.command(ctx, name, arg)
+}

@@ -2,7 +2,9 @@ package nstest
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
+	"strconv"
 	"strings"
 
 	"github.com/nstest/harness/nstest/ping"
@@ -32,7 +34,7 @@ func (t *Topology) nodeClaims(name string) ([]addrClaim, bool) {
 // fabric, the bridge) holding each.
 func (h *Host) claims() []addrClaim {
 	var out []addrClaim
-	if h.kind == "fabric" {
+	if h.kind == kindFabric {
 		for _, b := range h.topo.Bridges() {
 			for _, p := range b.Addrs() {
 				out = append(out, addrClaim{p, b})
@@ -156,4 +158,176 @@ func (t *Topology) gatewayAddr(h *Host, name string, dst netip.Prefix) (netip.Ad
 // several nodes on different segments have it, or "".
 func (t *Topology) nameOf(a netip.Addr) string {
 	return strings.Join(t.holders(a, true), " or ")
+}
+
+// describe names an address for a message: "ns2 (10.0.0.2)" when a node has
+// it, else "10.0.0.2".
+func (t *Topology) describe(a netip.Addr) string {
+	if n := t.nameOf(a); n != "" {
+		return fmt.Sprintf("%s (%s)", n, a)
+	}
+	return a.String()
+}
+
+// destination names the destination of a check as the user gave it, with
+// its address: "ns2 (10.0.0.2)", or "10.0.0.2 (ns2)" when given as an
+// address of node ns2.
+func (t *Topology) destination(to string, a netip.Addr) string {
+	if !a.IsValid() {
+		return to
+	}
+	if a.String() == to {
+		if n := t.nameOf(a); n != "" {
+			return fmt.Sprintf("%s (%s)", to, n)
+		}
+		return to
+	}
+	return fmt.Sprintf("%s (%s)", to, a)
+}
+
+// endpoint names a destination "ns2:8080 (10.0.0.2:8080)" as the user gave
+// it, with its address.
+func (t *Topology) endpoint(address string, ap netip.AddrPort) string {
+	if ap.String() == address {
+		if n := t.nameOf(ap.Addr()); n != "" {
+			return fmt.Sprintf("%s (%s)", address, n)
+		}
+		return address
+	}
+	return fmt.Sprintf("%s (%s)", address, ap)
+}
+
+// Resolve returns the address that s names, by the one rule every call of
+// nstest that takes a destination follows: Ping, Dial, DialContext, Listen,
+// ListenPacket, HTTPClient, RouteGet, the assertions, Firewall rules,
+// ForwardPort, and the /etc/hosts of programs. Each applies it for the host
+// it acts from; Resolve itself acts from no host. s is, in order:
+//
+//   - An IP address: itself (with its zone, if any). A check asking for a
+//     family (IPv4, IPv6), or a socket of one ("tcp4", "udp6"), refuses an
+//     address of the other.
+//   - The name of a host, router or bridge of the topology: one of its
+//     addresses, chosen as follows.
+//     1. Only global addresses count (unique local ones such as fd00::/8
+//     included, link-local ones not), of one family: the one the call asks
+//     for, else IPv4, unless the asking host has no IPv4 address and the
+//     node has an IPv6 one.
+//     2. From a host, the first address the host reaches directly: inside
+//     the subnet of one of the host's addresses, on that interface's L2
+//     segment. So "r1" from a host of r1's LAN is r1's LAN address, and
+//     from the other side of r1 its address there.
+//     3. Else the first address no other node holds.
+//     4. Else the name is ambiguous, an error where it is used that lists
+//     the addresses it could mean: give the address instead. Addresses
+//     are unique per L2 segment, not per topology (segment.go), so that
+//     two LANs may both be 192.168.1.0/24 behind NAT routers; a host of
+//     one is then a name other hosts cannot always resolve.
+//   - "localhost", when no node has that name: the asking host's loopback,
+//     127.0.0.1, or ::1 when IPv6 is asked for.
+//   - Anything else is an error naming the topology: no name service is
+//     asked, inside a topology or outside it.
+//
+// "host:port" takes the same rule for host. AddRoute's gateway is a node's
+// address that the host reaches directly (rule 2 alone). Host.Addr and
+// Bridge.Addr return the first address that rule 1 counts, IPv4 first.
+func (t *Topology) Resolve(s string) (netip.Addr, error) {
+	if t.isClosed() {
+		return netip.Addr{}, fmt.Errorf("nstest: resolve %q: %w", s, ErrClosed)
+	}
+	a, err := t.resolve(nil, s, 0)
+	if err != nil {
+		return a, fmt.Errorf("nstest: %w", err)
+	}
+	return a, nil
+}
+
+// resolve is Resolve's rule for the host from (nil: none), in family fam
+// (0: as rule 1 says). Its errors have no "nstest: " prefix: the caller
+// says who asked.
+func (t *Topology) resolve(from *Host, s string, fam ping.Family) (netip.Addr, error) {
+	if a, err := netip.ParseAddr(s); err == nil {
+		if fam != 0 && ping.FamilyOf(a) != fam {
+			return a, fmt.Errorf("%s is not an %v address", a, fam)
+		}
+		return a, nil
+	}
+	a, ok, err := t.lookup(from, s, fam)
+	switch {
+	case ok:
+		return a, err
+	case s == "localhost" && fam == ping.IPv6:
+		return netip.IPv6Loopback(), nil
+	case s == "localhost":
+		return netip.AddrFrom4([4]byte{127, 0, 0, 1}), nil
+	}
+	return netip.Addr{}, fmt.Errorf("%q is neither an IP address nor a node of topology %q", s, t.name)
+}
+
+// networkFamily is the family a socket network asks for: "tcp4" IPv4,
+// "udp6" IPv6, "tcp" either (0).
+func networkFamily(network string) ping.Family {
+	switch {
+	case strings.HasSuffix(network, "4"):
+		return ping.IPv4
+	case strings.HasSuffix(network, "6"):
+		return ping.IPv6
+	}
+	return 0
+}
+
+// resolveHostPort replaces the host part of "host:port", for a socket of
+// network, by the address Resolve's rule gives. An empty host (":8080",
+// listen everywhere) and an address that does not split are left for the
+// net package to take or to report.
+func (t *Topology) resolveHostPort(from *Host, network, address string) (string, error) {
+	host, port, err := net.SplitHostPort(address)
+	if err != nil || host == "" {
+		return address, nil
+	}
+	a, err := t.resolve(from, host, networkFamily(network))
+	if err != nil {
+		return "", err
+	}
+	if host == a.String() {
+		return address, nil
+	}
+	return net.JoinHostPort(a.String(), port), nil
+}
+
+// resolveAddrPort resolves "host:port" for a check, by Resolve's rule for
+// host, in the family the options ask for.
+func (t *Topology) resolveAddrPort(from *Host, address string, c checkConfig) (netip.AddrPort, error) {
+	host, port, err := net.SplitHostPort(address)
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("address %q: want host:port", address)
+	}
+	p, err := strconv.ParseUint(port, 10, 16)
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("address %q: port %q: want a number 0..65535", address, port)
+	}
+	a, err := t.resolve(from, host, c.family)
+	if err != nil {
+		return netip.AddrPort{}, err
+	}
+	return netip.AddrPortFrom(a, uint16(p)), nil
+}
+
+// firstGlobal returns the first address of ps that Resolve's rule 1 counts
+// (global unicast, unique local included), IPv4 before IPv6, or the zero
+// Addr: Host.Addr and Bridge.Addr.
+func firstGlobal(ps []netip.Prefix) netip.Addr {
+	var v6 netip.Addr
+	for _, p := range ps {
+		a := p.Addr()
+		if !a.IsGlobalUnicast() {
+			continue
+		}
+		if a.Is4() {
+			return a
+		}
+		if !v6.IsValid() {
+			v6 = a
+		}
+	}
+	return v6
 }

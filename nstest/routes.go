@@ -671,7 +671,7 @@ func (h *Host) RouteGet(dst string, opts ...RouteGetOption) (*Route, error) {
 }
 
 func (h *Host) routeGet(dst string, q routeQuery) (*Route, error) {
-	a, err := h.topo.resolve(h, dst)
+	a, err := h.topo.resolve(h, dst, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -878,3 +878,24 @@ func (h *Host) mergeDst(r *Route, d dstRoute, fam int) {
 // rtcfRedirected is RTCF_REDIRECTED of <linux/in_route.h>: an IPv4 route
 // cache entry made by an ICMP redirect.
 const rtcfRedirected = 0x00040000
+
+// AddRoute adds a route to dst, "default" or a CIDR, through the gateway via,
+// an address on one of the host's subnets (or the name of a node that has
+// one).
+func (h *Host) AddRoute(dst, via string) error {
+	if err := h.addRoute(dst, via); err != nil {
+		return fmt.Errorf("nstest: host %q: route %s via %s: %w", h.name, dst, via, err)
+	}
+	return nil
+}
+
+func prefixList(ps []netip.Prefix) string {
+	if len(ps) == 0 {
+		return "it has no addresses"
+	}
+	s := make([]string, len(ps))
+	for i, p := range ps {
+		s[i] = p.String()
+	}
+	return strings.Join(s, ", ")
+}

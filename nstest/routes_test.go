@@ -121,7 +121,7 @@ func TestRouteGetErrors(t *testing.T) {
 		opts []nstest.RouteGetOption
 		want string
 	}{
-		{"nobody", nil, `nstest: host "h": route get nobody: nstest: "nobody" is neither an IP address nor a node of topology`},
+		{"nobody", nil, `nstest: host "h": route get nobody: "nobody" is neither an IP address nor a node of topology`},
 		{"10.0.9.9", nil, `nstest: host "h": route get 10.0.9.9: network is unreachable`},
 		{"10.0.1.1", []nstest.RouteGetOption{nstest.RouteFrom("10.0.1")}, `route get 10.0.1.1 from 10.0.1: RouteFrom("10.0.1"): not an IP address`},
 		{"10.0.1.1", []nstest.RouteGetOption{nstest.RouteFrom("fd00::1")}, `RouteFrom("fd00::1"): not of the IP version of 10.0.1.1`},

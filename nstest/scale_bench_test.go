@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nstest/harness/internal/testrun"
 	"github.com/nstest/harness/nstest"
 )
 
@@ -21,7 +22,7 @@ func timed(b *testing.B, cycle func(tb testing.TB)) {
 	var ds []time.Duration
 	for b.Loop() {
 		t0 := time.Now()
-		if err := nstest.Run(b.Name(), nil, cycle); err != nil {
+		if err := testrun.Run(b.Name(), nil, cycle); err != nil {
 			b.Fatal(err)
 		}
 		ds = append(ds, time.Since(t0))

@@ -279,7 +279,7 @@ func (t *Topology) holders(a netip.Addr, nodesOnly bool) []string {
 	var out []string
 	seen := map[string]bool{}
 	for _, c := range cs {
-		if i, ok := c.owner.(*Interface); ok && nodesOnly && i.host.kind == "fabric" {
+		if i, ok := c.owner.(*Interface); ok && nodesOnly && i.host.kind == kindFabric {
 			continue
 		}
 		if n := holderName(c.owner); !seen[n] {

@@ -16,61 +16,51 @@ import (
 // address only its node holds, and a name that could mean either LAN's host
 // is an error where it is used.
 func ExampleTopology_Resolve() {
-	err := nstest.Run("TestTwoLANs", nil, func(t testing.TB) {
-		topo := nstest.New(t)
-		lanA, lanB, wan := topo.AddBridge("lanA"), topo.AddBridge("lanB"), topo.AddBridge("wan")
-		a, b, r1, r2 := topo.AddHost("a"), topo.AddHost("b"), topo.AddRouter("r1"), topo.AddRouter("r2")
-		topo.Connect(a, lanA, "192.168.1.10/24")
-		topo.Connect(b, lanB, "192.168.1.10/24")
-		topo.Connect(r1, lanA, "192.168.1.1/24")
-		topo.Connect(r2, lanB, "192.168.1.1/24")
-		topo.Connect(r1, wan, "203.0.113.1/24")
-		topo.Connect(r2, wan, "203.0.113.2/24")
+	topo := nstest.New(tb)
+	lanA, lanB, wan := topo.AddBridge("lanA"), topo.AddBridge("lanB"), topo.AddBridge("wan")
+	a, b, r1, r2 := topo.AddHost("a"), topo.AddHost("b"), topo.AddRouter("r1"), topo.AddRouter("r2")
+	topo.Connect(a, lanA, "192.168.1.10/24")
+	topo.Connect(b, lanB, "192.168.1.10/24")
+	topo.Connect(r1, lanA, "192.168.1.1/24")
+	topo.Connect(r2, lanB, "192.168.1.1/24")
+	topo.Connect(r1, wan, "203.0.113.1/24")
+	topo.Connect(r2, wan, "203.0.113.2/24")
 
-		r, _ := topo.Resolve("r1") // a host of lanA would get 192.168.1.1
-		fmt.Println("r1:", r)
-		_, err := topo.Resolve("a")
-		fmt.Println(err)
-	})
-	if err != nil {
-		fmt.Println(err)
-	}
+	r, _ := topo.Resolve("r1") // a host of lanA would get 192.168.1.1
+	fmt.Println("r1:", r)
+	_, err := topo.Resolve("a")
+	fmt.Println(err)
 }
 
 // Mininet's NAT node: the inside gets out, the outside gets only replies
 // in, and the rules' counters say which rule each packet matched.
 func ExampleHost_SetFirewallPolicy() {
-	err := nstest.Run("TestNATNode", nil, func(t testing.TB) {
-		topo := nstest.New(t)
-		inside, nat, outside := topo.AddHost("inside"), topo.AddRouter("nat"), topo.AddHost("outside")
-		topo.Link(inside, nat, "192.168.1.10/24", "192.168.1.1/24")
-		topo.Link(nat, outside, "203.0.113.1/24", "203.0.113.9/24") // nat's eth1
-		must := func(err error) {
-			if err != nil {
-				t.Fatal(err)
-			}
+	topo := nstest.New(tb)
+	inside, nat, outside := topo.AddHost("inside"), topo.AddRouter("nat"), topo.AddHost("outside")
+	topo.Link(inside, nat, "192.168.1.10/24", "192.168.1.1/24")
+	topo.Link(nat, outside, "203.0.113.1/24", "203.0.113.9/24") // nat's eth1
+	must := func(err error) {
+		if err != nil {
+			tb.Fatal(err)
 		}
-		must(inside.AddRoute("default", "nat"))
-		must(outside.AddRoute("192.168.1.0/24", "nat"))
-		must(nat.Masquerade("eth1", "192.168.1.0/24"))
-		must(nat.SetFirewallPolicy(firewall.Forward, firewall.Drop))
-		must(nat.Firewall(
-			firewall.Rule{Chain: firewall.Forward, Action: firewall.Accept, InIface: "eth0"},
-			firewall.Rule{Chain: firewall.Forward, Action: firewall.Accept, State: "established,related"},
-		))
-		for _, h := range []*nstest.Host{inside, outside} {
-			_, err := h.Listen("tcp", ":22")
-			must(err)
-		}
-		fmt.Println("inside -> outside:", nstest.AssertTCPReachable(t, inside, "outside:22"))
-		fmt.Println("outside -> inside:", nstest.AssertTCPUnreachable(t, outside, "inside:22"))
-		c, err := nat.FirewallCount(firewall.Rule{Chain: firewall.Forward, Action: firewall.Accept, State: "established,related"})
-		must(err)
-		fmt.Println("replies let in:", c.Packets > 0)
-	})
-	if err != nil {
-		fmt.Println(err)
 	}
+	must(inside.AddRoute("default", "nat"))
+	must(outside.AddRoute("192.168.1.0/24", "nat"))
+	must(nat.Masquerade("eth1", "192.168.1.0/24"))
+	must(nat.SetFirewallPolicy(firewall.Forward, firewall.Drop))
+	must(nat.Firewall(
+		firewall.Rule{Chain: firewall.Forward, Action: firewall.Accept, InIface: "eth0"},
+		firewall.Rule{Chain: firewall.Forward, Action: firewall.Accept, State: "established,related"},
+	))
+	for _, h := range []*nstest.Host{inside, outside} {
+		_, err := h.Listen("tcp", ":22")
+		must(err)
+	}
+	fmt.Println("inside -> outside:", nstest.AssertTCPReachable(tb, inside, "outside:22"))
+	fmt.Println("outside -> inside:", nstest.AssertTCPUnreachable(tb, outside, "inside:22"))
+	c, err := nat.FirewallCount(firewall.Rule{Chain: firewall.Forward, Action: firewall.Accept, State: "established,related"})
+	must(err)
+	fmt.Println("replies let in:", c.Packets > 0)
 }
 
 // stdout runs fn and returns what it printed.
@@ -105,6 +95,7 @@ func stdout(t *testing.T, fn func()) string {
 // here, where a machine without them skips.
 func TestSegmentAndFirewallExamples(t *testing.T) {
 	nstest.New(t)
+	tb = t
 	out := stdout(t, ExampleTopology_Resolve)
 	assert.Contains(t, out, "r1: 203.0.113.1\n")
 	assert.Contains(t, out, `"a" is ambiguous: it could mean 192.168.1.10 (also b's)`)

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/nstest/harness/internal/testrun"
 	"github.com/nstest/harness/nstest"
 )
 
@@ -85,7 +86,7 @@ func TestOverlappingAddressSpaces(t *testing.T) {
 		assert.Contains(t, err.Error(), `"a" is ambiguous: it could mean 192.168.1.10 (also b's)`)
 		assert.Contains(t, err.Error(), "none is on a subnet and L2 segment of server")
 
-		err = nstest.Run(t.Name(), nil, func(tb testing.TB) {
+		err = testrun.Run(t.Name(), nil, func(tb testing.TB) {
 			nstest.AssertUnreachable(tb, a, "b")
 		})
 		require.Error(t, err)

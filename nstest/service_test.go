@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 
+	"github.com/nstest/harness/internal/testrun"
 	"github.com/nstest/harness/nstest"
 )
 
@@ -197,7 +198,7 @@ func TestServiceExitedOnItsOwn(t *testing.T) {
 func TestServiceStoppedAtTeardown(t *testing.T) {
 	t.Parallel()
 	var pidfd int
-	err := nstest.Run("x", io.Discard, func(tb testing.TB) {
+	err := testrun.Run("x", io.Discard, func(tb testing.TB) {
 		_, ns1, _ := twoHosts(tb)
 		s := ns1.StartService([]string{"sh", "-c", `trap 'exit 0' TERM; echo up; sleep 1000 & wait`}, nstest.ReadyLine("up"))
 		var err error
@@ -220,7 +221,7 @@ func TestServiceOutputOnFailure(t *testing.T) {
 	dir := t.TempDir()
 	t.Setenv("NSTEST_ARTIFACTS", dir)
 	var log bytes.Buffer
-	err := nstest.Run("TestBroken", &log, func(tb testing.TB) {
+	err := testrun.Run("TestBroken", &log, func(tb testing.TB) {
 		_, ns1, _ := twoHosts(tb)
 		ns1.StartService([]string{"sh", "-c", "echo request 1 served; echo warning: disk full >&2; exec sleep 1000"}, nstest.ReadyLine("disk full"))
 		tb.Errorf("the check failed")
@@ -237,21 +238,19 @@ func TestServiceOutputOnFailure(t *testing.T) {
 // a page from another. It needs privileges, so it only compiles; the same
 // body runs in TestServiceHTTPServer.
 func ExampleHost_StartService() {
-	nstest.Run("example", os.Stderr, func(tb testing.TB) {
-		topo := nstest.New(tb)
-		br := topo.AddBridge("br1")
-		client, server := topo.AddHost("client"), topo.AddHost("server")
-		topo.Connect(client, br, "10.0.0.1/24")
-		topo.Connect(server, br, "10.0.0.2/24")
+	topo := nstest.New(tb)
+	br := topo.AddBridge("br1")
+	client, server := topo.AddHost("client"), topo.AddHost("server")
+	topo.Connect(client, br, "10.0.0.1/24")
+	topo.Connect(server, br, "10.0.0.2/24")
 
-		server.StartService([]string{"python3", "-m", "http.server", "8000"}, nstest.ReadyTCP(8000))
-		c, err := client.Dial("tcp", "server:8000")
-		if err != nil {
-			tb.Fatal(err)
-		}
-		defer c.Close()
-		fmt.Fprintf(c, "HEAD / HTTP/1.0\r\n\r\n")
-		status, _ := bufio.NewReader(c).ReadString('\n')
-		fmt.Print(status)
-	})
+	server.StartService([]string{"python3", "-m", "http.server", "8000"}, nstest.ReadyTCP(8000))
+	c, err := client.Dial("tcp", "server:8000")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "HEAD / HTTP/1.0\r\n\r\n")
+	status, _ := bufio.NewReader(c).ReadString('\n')
+	fmt.Print(status)
 }

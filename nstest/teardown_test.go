@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nstest/harness/internal/rootcheck"
+	"github.com/nstest/harness/internal/testrun"
 	"github.com/nstest/harness/nstest"
 )
 
@@ -137,7 +138,7 @@ func TestAddHostRacingTeardownReleasesTheHost(t *testing.T) {
 		nstest.TearDown(h.Topology())
 	})
 	defer nstest.OnHostMade(nil)
-	err := nstest.Run(t.Name(), nil, func(tb testing.TB) {
+	err := testrun.Run(t.Name(), nil, func(tb testing.TB) {
 		nstest.New(tb).AddHost("h1")
 	})
 	require.Error(t, err)

@@ -132,9 +132,13 @@ func (t *Topology) isClosed() bool {
 }
 
 // AddHost adds a host: a network namespace of its own with its loopback up.
+//
+// It is a builder: on bad input or a failure it fails the test (tb.Fatalf)
+// with a message naming the object and the value, and leaves nothing
+// half-built.
 func (t *Topology) AddHost(name string, opts ...HostOption) *Host {
 	t.tb.Helper()
-	h, err := t.addHost(name, "host", opts)
+	h, err := t.addHost(name, kindHost, opts)
 	if err != nil {
 		t.tb.Fatalf("%v", err)
 	}
@@ -142,22 +146,26 @@ func (t *Topology) AddHost(name string, opts ...HostOption) *Host {
 }
 
 // AddRouter adds a host that forwards IPv4 and IPv6 between its interfaces.
+//
+// It is a builder: on bad input or a failure it fails the test (tb.Fatalf)
+// with a message naming the object and the value, and leaves nothing
+// half-built.
 func (t *Topology) AddRouter(name string, opts ...HostOption) *Host {
 	t.tb.Helper()
-	h, err := t.addHost(name, "router", append([]HostOption{Forwarding()}, opts...))
+	h, err := t.addHost(name, kindRouter, append([]HostOption{Forwarding()}, opts...))
 	if err != nil {
 		t.tb.Fatalf("%v", err)
 	}
 	return h
 }
 
-func (t *Topology) addHost(name, kind string, opts []HostOption) (*Host, error) {
+func (t *Topology) addHost(name string, kind nodeKind, opts []HostOption) (*Host, error) {
 	var hc hostConfig
 	for _, o := range opts {
 		o(&hc)
 	}
 	t.mu.Lock()
-	if err := t.checkName(kind, name); err != nil {
+	if err := t.checkName(kind.String(), name); err != nil {
 		t.mu.Unlock()
 		return nil, err
 	}
@@ -222,6 +230,9 @@ func (t *Topology) Bridges() []*Bridge {
 // Fabric returns the namespace that holds the topology's bridges and the
 // bridge-side ends of their veth pairs: the seed tutorial's "root namespace",
 // kept apart from the real one. A test that needs "the host machine" uses it.
+//
+// It is a builder: on bad input or a failure it fails the test (tb.Fatalf)
+// with a message naming the object and the value.
 func (t *Topology) Fabric() *Host {
 	t.tb.Helper()
 	f, err := t.getFabric()
@@ -240,56 +251,13 @@ func (t *Topology) getFabric() (*Host, error) {
 	if t.closed {
 		return nil, fmt.Errorf("nstest: fabric: %w", ErrClosed)
 	}
-	f, err := newHost(t, "fabric", "fabric", hostConfig{})
+	f, err := newHost(t, "fabric", kindFabric, hostConfig{})
 	if err != nil {
 		return nil, fmt.Errorf("nstest: fabric namespace: %w", err)
 	}
 	t.fabric = f
 	t.undo = append(t.undo, f.close)
 	return f, nil
-}
-
-// Resolve returns the address that s names: an IP address as it is, or an
-// address of the host, router or bridge called s. Ping, Dial, Listen, the
-// assertions, Firewall, Masquerade and ForwardPort resolve names the same
-// way, for the host they act from; AddRoute's gateway is the gateway's
-// address the host reaches directly. The rule, in order:
-//
-//  1. Only global addresses count (unique local ones such as fd00::/8
-//     included, link-local ones not), of one family: the one a check asks
-//     for (IPv4, IPv6), else IPv4, unless the asking host has no IPv4
-//     address and the node has an IPv6 one.
-//  2. From a host, the first address the host reaches directly: inside the
-//     subnet of one of the host's addresses, on that interface's L2 segment.
-//     So "r1" from a host of r1's LAN is r1's LAN address, and from the
-//     other side of r1 its address there.
-//  3. Else the first address no other node holds.
-//  4. Else the name is ambiguous, an error where it is used that lists
-//     the addresses it could mean: give the address instead. Addresses are
-//     unique per L2 segment, not per topology (segment.go), so that two
-//     LANs may both be 192.168.1.0/24 behind NAT routers; a host of one
-//     is then a name other hosts cannot always resolve.
-//
-// Resolve itself acts from no host: rules 1, 3 and 4 apply.
-func (t *Topology) Resolve(s string) (netip.Addr, error) {
-	if t.isClosed() {
-		return netip.Addr{}, fmt.Errorf("nstest: resolve %q: %w", s, ErrClosed)
-	}
-	return t.resolve(nil, s)
-}
-
-func (t *Topology) resolve(from *Host, s string) (netip.Addr, error) {
-	if a, err := netip.ParseAddr(s); err == nil {
-		return a, nil
-	}
-	a, ok, err := t.lookup(from, s, 0)
-	if err != nil {
-		return a, fmt.Errorf("nstest: %w", err)
-	}
-	if !ok {
-		return a, fmt.Errorf("nstest: %q is neither an IP address nor a node of topology %q", s, t.name)
-	}
-	return a, nil
 }
 
 // close tears the topology down in reverse order of creation: processes,

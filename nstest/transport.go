@@ -21,36 +21,6 @@ func Payload(b []byte) CheckOption {
 
 var defaultPayload = []byte("nstest udp probe")
 
-// resolveAddrPort resolves "host:port", where host may be a node name, to
-// an address and port of the family the options ask for.
-func (t *Topology) resolveAddrPort(from *Host, address string, c checkConfig) (netip.AddrPort, error) {
-	host, port, err := net.SplitHostPort(address)
-	if err != nil {
-		return netip.AddrPort{}, fmt.Errorf("address %q: want host:port", address)
-	}
-	p, err := strconv.ParseUint(port, 10, 16)
-	if err != nil {
-		return netip.AddrPort{}, fmt.Errorf("address %q: port %q: want a number 0..65535", address, port)
-	}
-	a, err := t.resolveFor(from, host, c.family)
-	if err != nil {
-		return netip.AddrPort{}, err
-	}
-	return netip.AddrPortFrom(a, uint16(p)), nil
-}
-
-// endpoint names a destination "ns2:8080 (10.0.0.2:8080)" as the user gave
-// it, with its address.
-func (t *Topology) endpoint(address string, ap netip.AddrPort) string {
-	if ap.String() == address {
-		if n := t.nameOf(ap.Addr()); n != "" {
-			return fmt.Sprintf("%s (%s)", address, n)
-		}
-		return address
-	}
-	return fmt.Sprintf("%s (%s)", address, ap)
-}
-
 // dial opens a socket in h's namespace, connected to ap.
 func (h *Host) dialIn(ctx context.Context, network string, ap netip.AddrPort) (net.Conn, error) {
 	var c net.Conn

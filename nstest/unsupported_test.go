@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 
+	"github.com/nstest/harness/internal/testrun"
 	"github.com/nstest/harness/nstest"
 )
 
@@ -19,14 +20,14 @@ import (
 func TestUnsupportedFeatureSkips(t *testing.T) {
 	nstest.New(t) // skips where the machine cannot build namespaces
 	lacks := errors.Is(probeVLANFiltering(), unix.EOPNOTSUPP)
-	err := nstest.Run("TestVLAN", io.Discard, func(tb testing.TB) {
+	err := testrun.Run("TestVLAN", io.Discard, func(tb testing.TB) {
 		nstest.New(tb).AddBridge("br1", nstest.VLANFiltering())
 	})
 	if !lacks {
 		require.NoError(t, err, "this kernel filters VLANs on bridges")
 		return
 	}
-	require.ErrorIs(t, err, nstest.ErrSkipped, "a missing kernel feature failed the test")
+	require.ErrorIs(t, err, testrun.ErrSkipped, "a missing kernel feature failed the test")
 	assert.Contains(t, err.Error(), "CONFIG_BRIDGE_VLAN_FILTERING")
 	assert.Contains(t, err.Error(), `bridge "br1"`)
 }

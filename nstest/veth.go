@@ -178,9 +178,9 @@ func (e vethEnd) config(first bool) []step {
 		v6 = v6 || p.Addr().Is6()
 	}
 	switch {
-	case !v6 && h.kind != "fabric":
+	case !v6 && h.kind != kindFabric:
 		out = append(out, step{fastnl.SetAddrGenMode(i.index, nl.IN6_ADDR_GEN_MODE_NONE), fmt.Sprintf("host %q: set IPv6 addr_gen_mode of %s to none", h.name, i.name)})
-	case v6 && h.kind == "fabric":
+	case v6 && h.kind == kindFabric:
 		out = append(out, step{fastnl.SetAddrGenMode(i.index, nl.IN6_ADDR_GEN_MODE_EUI64), fmt.Sprintf("host %q: set IPv6 addr_gen_mode of %s to eui64", h.name, i.name)})
 	}
 	i.noLL = !v6

@@ -89,6 +89,10 @@ type Site struct {
 // AddOverlay adds a VXLAN overlay with the given VNI (1..16777215) and its
 // underlay: a bridge in the fabric called name (at most 15 bytes). Add
 // machines to it with AddSite.
+//
+// It is a builder: on bad input or a failure it fails the test (tb.Fatalf)
+// with a message naming the object and the value; it skips the test
+// when the kernel lacks VXLAN.
 func (t *Topology) AddOverlay(name string, vni int) *Overlay {
 	t.tb.Helper()
 	if vni < 1 || vni > 1<<24-1 {
@@ -129,6 +133,10 @@ func (o *Overlay) Sites() []*Site {
 // "192.168.100.1/24"), a bridge br0 and a VXLAN device joining br0 to every
 // other site of the overlay. A kernel without VXLAN devices (CONFIG_VXLAN)
 // skips the test, naming the option.
+//
+// It is a builder: on bad input or a failure it fails the test (tb.Fatalf)
+// with a message naming the object and the value; it skips the test
+// when the kernel lacks what a site needs.
 func (o *Overlay) AddSite(name, underlayAddr string) *Site {
 	t := o.topo
 	t.tb.Helper()
@@ -152,7 +160,7 @@ func (o *Overlay) addSite(name, underlayAddr string) (*Site, error) {
 	if !p.Addr().Is4() {
 		return nil, fmt.Errorf("%s: underlay address %q: only IPv4 underlays are supported", what, underlayAddr)
 	}
-	m, err := t.addHost(name, "site", nil)
+	m, err := t.addHost(name, kindSite, nil)
 	if err != nil {
 		return nil, fmt.Errorf("nstest: overlay %q: %w", o.name, err)
 	}
@@ -250,6 +258,10 @@ func (s *Site) MTU() (int, error) {
 // namespace, is enslaved to br0. Both ends keep the default 1500-byte MTU:
 // set the host's end to Site.MTU, or the underlay's MTU VXLANOverhead bytes
 // higher, to carry full-size packets.
+//
+// It is a builder: on bad input or a failure it fails the test (tb.Fatalf)
+// with a message naming the object and the value, and leaves nothing
+// half-built.
 func (s *Site) Connect(h *Host, addrs ...string) *Interface {
 	t := s.overlay.topo
 	t.tb.Helper()

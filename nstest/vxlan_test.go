@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/nstest/harness/internal/testrun"
 	"github.com/nstest/harness/nstest"
 	"github.com/nstest/harness/nstest/capture"
 )
@@ -119,7 +120,7 @@ func TestOverlayErrors(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			err := nstest.Run(c.name, nil, func(tb testing.TB) { c.fn(nstest.New(tb)) })
+			err := testrun.Run(c.name, nil, func(tb testing.TB) { c.fn(nstest.New(tb)) })
 			require.Error(t, err)
 			if errorsIsSkip(err) {
 				t.Skip(err)
@@ -130,5 +131,5 @@ func TestOverlayErrors(t *testing.T) {
 }
 
 func errorsIsSkip(err error) bool {
-	return err != nil && strings.Contains(err.Error(), nstest.ErrSkipped.Error())
+	return err != nil && strings.Contains(err.Error(), testrun.ErrSkipped.Error())
 }

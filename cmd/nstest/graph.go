@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nstest/harness/internal/testrun"
 	"github.com/nstest/harness/nstest"
 	"github.com/nstest/harness/nstest/topofile"
 )
@@ -53,11 +54,11 @@ func cmdGraph(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	var out string
-	err = nstest.Run(f.Name, nil, func(tb testing.TB) {
+	err = testrun.Run(f.Name, nil, func(tb testing.TB) {
 		out = topofile.Build(tb, f).Graph(gf)
 	})
 	switch {
-	case errors.Is(err, nstest.ErrSkipped):
+	case errors.Is(err, testrun.ErrSkipped):
 		return fail(exitUsage, "cannot build network namespaces: %v", err)
 	case err != nil:
 		return fail(exitUsage, "cannot build %s: %s", f.Name, strings.TrimPrefix(err.Error(), f.Name+": "))

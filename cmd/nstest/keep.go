@@ -18,6 +18,7 @@ import (
 
 	"github.com/nstest/harness/internal/keep"
 	"github.com/nstest/harness/internal/rootless"
+	"github.com/nstest/harness/internal/testrun"
 	"github.com/nstest/harness/nstest"
 	"github.com/nstest/harness/nstest/topofile"
 )
@@ -101,7 +102,7 @@ func cmdUp(args []string, stdout, stderr io.Writer) error {
 	var lines [][2]string
 	var topoName string
 	exists := false
-	err = nstest.Run(f.Name, nil, func(tb testing.TB) {
+	err = testrun.Run(f.Name, nil, func(tb testing.TB) {
 		prog.start("building " + f.Name)
 		topo := topofile.BuildProgress(tb, f, prog.update)
 		prog.clear()

@@ -16,7 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/nstest/harness/nstest"
+	"github.com/nstest/harness/internal/testrun"
 	"github.com/nstest/harness/nstest/topofile"
 )
 
@@ -374,11 +374,11 @@ hosts:
 		t.Fatal(err)
 	}
 	var files map[string][]byte
-	err = nstest.Run("dual", nil, func(tb testing.TB) {
+	err = testrun.Run("dual", nil, func(tb testing.TB) {
 		topo := topofile.Build(tb, f)
 		files = etcFiles(topo, "lonely")
 	})
-	if errors.Is(err, nstest.ErrSkipped) {
+	if errors.Is(err, testrun.ErrSkipped) {
 		t.Skip(err)
 	}
 	if err != nil {

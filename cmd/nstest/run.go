@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/nstest/harness/internal/rootless"
+	"github.com/nstest/harness/internal/testrun"
 	"github.com/nstest/harness/nstest"
 	"github.com/nstest/harness/nstest/topofile"
 )
@@ -174,7 +175,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	prog := newProgress(stderr)
 	built := false
 	start := time.Now()
-	err = nstest.Run(f.Name, logw, func(tb testing.TB) {
+	err = testrun.Run(f.Name, logw, func(tb testing.TB) {
 		prog.start("building " + f.Name)
 		topo := topofile.BuildProgress(tb, f, prog.update)
 		built = true
@@ -186,7 +187,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	prog.clear()
 	rep.Total = time.Since(start)
 	if !built {
-		if errors.Is(err, nstest.ErrSkipped) {
+		if errors.Is(err, testrun.ErrSkipped) {
 			return fail(exitUsage, "cannot build network namespaces: %v", err)
 		}
 		if err != nil {

@@ -12,6 +12,12 @@
 // atomically: an invalid rule leaves the namespace as it was.
 //
 // Every rule counts the packets and bytes it matched; Dump lists them.
+//
+// Two kinds of rules live outside that table, in families the inet table
+// cannot serve: DropFrames' random frame loss (netdev table FramesTable),
+// and the cuts of a network partition, CutMACs (bridge family) and
+// CutIngress (netdev family), each in a table the caller names and
+// DeleteTable removes.
 package firewall
 
 import (

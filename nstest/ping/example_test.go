@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"os"
-	"testing"
 	"time"
 
 	"github.com/nstest/harness/nstest"
@@ -15,17 +13,15 @@ import (
 // Open the socket on a thread inside the namespace, then ping from anywhere.
 // Here the namespace is a host of an nstest topology, whose lo is up.
 func ExampleOpen() {
-	nstest.Run("TestPing", os.Stderr, func(tb testing.TB) {
-		h := nstest.New(tb).AddHost("h1")
-		var c *ping.Conn
-		if err := h.Do(func() (err error) { c, err = ping.Open(ping.IPv4, ping.Auto); return err }); err != nil {
-			tb.Fatal(err)
-		}
-		defer c.Close()
-		st, err := c.Ping(context.Background(), netip.MustParseAddr("127.0.0.1"), ping.Count(3), ping.Interval(10*time.Millisecond))
-		if err != nil {
-			tb.Fatal(err)
-		}
-		fmt.Println(st) // 3 packets transmitted, 3 received, 0% packet loss; rtt min/avg/max/mdev = ...
-	})
+	h := nstest.New(tb).AddHost("h1")
+	var c *ping.Conn
+	if err := h.Do(func() (err error) { c, err = ping.Open(ping.IPv4, ping.Auto); return err }); err != nil {
+		tb.Fatal(err)
+	}
+	defer c.Close()
+	st, err := c.Ping(context.Background(), netip.MustParseAddr("127.0.0.1"), ping.Count(3), ping.Interval(10*time.Millisecond))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	fmt.Println(st) // 3 packets transmitted, 3 received, 0% packet loss; rtt min/avg/max/mdev = ...
 }

@@ -8,6 +8,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/nstest/harness/internal/rootcheck"
+	"github.com/nstest/harness/internal/testrun"
 	"github.com/nstest/harness/nstest"
 	"github.com/nstest/harness/nstest/topofile"
 )
@@ -28,11 +29,11 @@ func parse(t *testing.T, name, text string) *topofile.File {
 // fatal runs fn as a test of its own and returns the failure it reported.
 func fatal(t *testing.T, fn func(tb testing.TB)) string {
 	t.Helper()
-	err := nstest.Run(t.Name(), nil, fn)
+	err := testrun.Run(t.Name(), nil, fn)
 	if err == nil {
 		t.Fatal("want a failure, got none")
 	}
-	if errors.Is(err, nstest.ErrSkipped) {
+	if errors.Is(err, testrun.ErrSkipped) {
 		t.Skip(err)
 	}
 	return err.Error()
@@ -145,12 +146,12 @@ expect:
   tcp_unreachable: [h3 -> h2:7000, h1 -> 10.0.0.77:7002]
 `)
 	var rs []topofile.Result
-	err := nstest.Run("verify", nil, func(tb testing.TB) {
+	err := testrun.Run("verify", nil, func(tb testing.TB) {
 		// The default time for each check: the failing ones take it whole,
 		// the passing ones need it on a loaded machine.
 		rs = topofile.Verify(tb, topofile.Build(tb, f), f)
 	})
-	if errors.Is(err, nstest.ErrSkipped) {
+	if errors.Is(err, testrun.ErrSkipped) {
 		t.Skip(err)
 	}
 	type row struct {
@@ -205,10 +206,10 @@ expect:
   pingall: true
 `)
 	var rs []topofile.Result
-	err := nstest.Run("pingall", nil, func(tb testing.TB) {
+	err := testrun.Run("pingall", nil, func(tb testing.TB) {
 		rs = topofile.Verify(tb, topofile.Build(tb, f), f)
 	})
-	if errors.Is(err, nstest.ErrSkipped) {
+	if errors.Is(err, testrun.ErrSkipped) {
 		t.Skip(err)
 	}
 	m, received, total := topofile.Matrix(rs)

@@ -7,7 +7,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/nstest/harness/nstest"
+	"github.com/nstest/harness/internal/testrun"
 	"github.com/nstest/harness/nstest/topofile"
 )
 
@@ -31,7 +31,7 @@ expect:
 `)
 	var rs []topofile.Result
 	var flows []string
-	err := nstest.Run("ovs", nil, func(tb testing.TB) {
+	err := testrun.Run("ovs", nil, func(tb testing.TB) {
 		topo := topofile.Build(tb, f)
 		var err error
 		flows, err = topo.Bridge("s1").Flows()
@@ -39,7 +39,7 @@ expect:
 		assert.Error(tb, topo.Bridge("br1").AddFlow("actions=NORMAL"), "br1 is a Linux bridge")
 		rs = topofile.Verify(tb, topo, f)
 	})
-	if errors.Is(err, nstest.ErrSkipped) {
+	if errors.Is(err, testrun.ErrSkipped) {
 		t.Skip(err)
 	}
 	require.NoError(t, err)

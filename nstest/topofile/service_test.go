@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nstest/harness/internal/testrun"
 	"github.com/nstest/harness/nstest"
 	"github.com/nstest/harness/nstest/topofile"
 )
@@ -26,7 +27,7 @@ expect:
 func TestServiceNeedsAListener(t *testing.T) {
 	f := parse(t, "svc.yaml", serviceFile)
 	var rs []topofile.Result
-	err := nstest.Run("service", nil, func(tb testing.TB) {
+	err := testrun.Run("service", nil, func(tb testing.TB) {
 		topo := topofile.Build(tb, f)
 		l, err := topo.Host("h2").Listen("tcp", ":8080")
 		if err != nil {
@@ -43,7 +44,7 @@ func TestServiceNeedsAListener(t *testing.T) {
 		}()
 		rs = topofile.Verify(tb, topo, f, nstest.Within(300*time.Millisecond))
 	})
-	if errors.Is(err, nstest.ErrSkipped) {
+	if errors.Is(err, testrun.ErrSkipped) {
 		t.Skip(err)
 	}
 	want := map[string]bool{"h1 -> h2:80 tcp": true, "h1 -> h2:80 service": false, "h1 -> 10.0.0.2:8080 service": true}

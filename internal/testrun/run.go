@@ -1,4 +1,8 @@
-package nstest
+// Package testrun runs a function as a test outside go test: the nstest
+// command builds topologies with it, and tests use it to check what a
+// builder does to the test it fails. It was nstest.Run until v0.1.0; users'
+// tests get their testing.TB from go test and never need it.
+package testrun
 
 import (
 	"context"

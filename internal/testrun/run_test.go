@@ -1,4 +1,4 @@
-package nstest_test
+package testrun_test
 
 import (
 	"errors"
@@ -11,13 +11,13 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/nstest/harness/nstest"
+	"github.com/nstest/harness/internal/testrun"
 )
 
 func TestRunOutcomes(t *testing.T) {
 	t.Parallel()
 	var order []string
-	err := nstest.Run("pass", io.Discard, func(tb testing.TB) {
+	err := testrun.Run("pass", io.Discard, func(tb testing.TB) {
 		tb.Cleanup(func() { order = append(order, "first registered") })
 		tb.Cleanup(func() {
 			order = append(order, "second registered")
@@ -29,7 +29,7 @@ func TestRunOutcomes(t *testing.T) {
 	assert.Equal(t, []string{"second registered", "first registered"}, order)
 
 	after := false
-	err = nstest.Run("fatal", io.Discard, func(tb testing.TB) {
+	err = testrun.Run("fatal", io.Discard, func(tb testing.TB) {
 		tb.Errorf("one")
 		tb.Fatalf("two")
 		after = true
@@ -39,11 +39,11 @@ func TestRunOutcomes(t *testing.T) {
 	assert.Equal(t, "fatal: one\ntwo", err.Error())
 
 	var log strings.Builder
-	err = nstest.Run("skip", &log, func(tb testing.TB) {
+	err = testrun.Run("skip", &log, func(tb testing.TB) {
 		tb.Log("before")
 		tb.Skipf("no %s here", "netem")
 	})
-	assert.True(t, errors.Is(err, nstest.ErrSkipped), "%v", err)
+	assert.True(t, errors.Is(err, testrun.ErrSkipped), "%v", err)
 	assert.Contains(t, err.Error(), "no netem here")
 	assert.Equal(t, "before\n", log.String())
 }
@@ -55,7 +55,7 @@ func TestRunCleanupsAllRun(t *testing.T) {
 	t.Parallel()
 	var order []string
 	var line int
-	err := nstest.Run("cleanups", io.Discard, func(tb testing.TB) {
+	err := testrun.Run("cleanups", io.Discard, func(tb testing.TB) {
 		tb.Cleanup(func() { order = append(order, "1") })
 		tb.Cleanup(func() {
 			order = append(order, "2")
@@ -78,7 +78,7 @@ func TestRunRecoversPanic(t *testing.T) {
 	t.Parallel()
 	cleaned := false
 	var line int
-	err := nstest.Run("panics", io.Discard, func(tb testing.TB) {
+	err := testrun.Run("panics", io.Discard, func(tb testing.TB) {
 		tb.Cleanup(func() { cleaned = true })
 		_, _, line, _ = runtime.Caller(0)
 		panic("fn boom")
