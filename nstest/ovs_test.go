@@ -285,7 +285,11 @@ func waitExited(t *testing.T, fds map[int]int, names map[int]string, ms int) {
 	t.Helper()
 	for pid, fd := range fds {
 		p := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		deadline := time.Now().Add(time.Duration(ms) * time.Millisecond)
 		n, err := unix.Poll(p, ms)
+		for err == unix.EINTR { // a signal (the runtime's preemption) woke the wait
+			n, err = unix.Poll(p, max(0, int(time.Until(deadline).Milliseconds())))
+		}
 		require.NoError(t, err)
 		assert.Equal(t, 1, n, "%s (pid %d) still runs", names[pid], pid)
 	}
