@@ -66,7 +66,7 @@ func TestKilledWhileBuilding(t *testing.T) {
 	// The command dies with the test process (PR_SET_PDEATHSIG).
 	fds := []unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}
 	n, err := unix.Poll(fds, 10_000)
-	for err == unix.EINTR { // a signal woke the wait; what is left of 10s is plenty
+	for err == unix.EINTR { // a signal woke the wait: wait again
 		n, err = unix.Poll(fds, 10_000)
 	}
 	require.NoError(t, err)
