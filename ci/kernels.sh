@@ -124,9 +124,13 @@ mapfile -t progs < <(
 			grep -oE '"[A-Za-z0-9._+-]+"' | tr -d '"'
 	} | sort -u | grep -vxE 'go|perl|sh|bash|busybox'
 )
-# busybox's applets in the image (init and the tests' shell lines use them).
+# busybox's applets linked in the image (init, the tests' shell lines and
+# erl's script use them); these names are not taken from this machine.
 # Anything else, a busybox ip or ping, would stand in for the real program
-# and answer differently.
+# and answer differently when run directly. (Debian's busybox-static prefers
+# its applets in its own sh whatever the PATH: a shell line gets busybox's
+# version of any applet, so the tests' shell lines use only sleep, echo,
+# setsid and the like.)
 applets=(sh ash cat cp mv rm ls mkdir mount umount sleep echo timeout poweroff reboot sync
 	dmesg hostname ifconfig awk cut grep sed tr head tail wc nproc uname true false env id
 	ps kill chmod ln readlink stat sort uniq test '[' printf date touch dirname basename)
@@ -186,6 +190,8 @@ base_key=$( {
 	echo "$kpkg"; ls "$cache/debs"
 	cat ci/kernels.sh ci/kernels/init
 	for p in "${prog_paths[@]}"; do stat -Lc '%n %s %Y' "$p"; done
+	# Any package installed or upgraded here (a Python or OVS update).
+	stat -c '%Y' /var/lib/dpkg/status
 } | sha256sum | cut -c1-16)
 base=$cache/base-$base_key.cpio.lz4
 if [ ! -s "$base" ]; then
