@@ -342,12 +342,12 @@ if [ ! -s "$base" ]; then
 	# config6a, written by dot -c when the package is installed: keep the
 	# chosen plugins (libgvc6, which dot's link points into, brought them
 	# all) and write the list of exactly those.
-	if [ -e "$root/usr/bin/dot" ]; then
-		gvc=$(ldd /usr/bin/dot | awk '/libgvc\.so/ { print $3 }')
+	gvc=$(if [ -e "$root/usr/bin/dot" ]; then ldd /usr/bin/dot | awk '/libgvc\.so/ { print $3 }'; fi)
+	if [ -n "$gvc" ]; then
 		gvdir=$(dirname "$(readlink -f "$gvc")")/graphviz
 		rm -f "$root$gvdir"/libgvplugin_* "$root$gvdir"/config*
 		for g in "${gv_plugins[@]}"; do copy "$gvdir"/libgvplugin_"$g".so.*; done
-		GVBINDIR=$root$gvdir dot -c
+		GVBINDIR=$root$gvdir /usr/bin/dot -c || log "dot -c failed: dot will find no plugins in the VM"
 	fi
 	# The shared libraries of every program and library in the image, the
 	# loader included (plugins and Python's extension modules too).
