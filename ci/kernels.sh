@@ -7,13 +7,16 @@
 # (linux-image-cloud-amd64, which has all of them as modules) under QEMU TCG
 # with an initramfs holding:
 #   - a static test binary (CGO_ENABLED=0 go test -c) of every package of the
-#     module that has tests (ci/ excepted), and the repository's non-Go files
-#     (fixtures, testdata) so each binary runs from its package directory;
+#     module that has tests (ci/ excepted), and the repository's files
+#     (fixtures, testdata, the Go sources some tests read) so each binary
+#     runs from its package directory;
 #   - busybox (also /sbin/modprobe, so the kernel autoloads modules) and the
 #     kernel's networking modules with their dependencies;
 #   - the programs the tests cross-check with (ip, tc, ping, tcpdump, nft, and
-#     every other program the Go sources run by a literal name), with their
-#     shared libraries and the dynamic loader.
+#     every other program the Go sources run by a literal name: Open vSwitch,
+#     python3, erl, dnsmasq, iperf3, dot...), with their Debian packages'
+#     files (the Python standard library, the Erlang tree, OVS's schema),
+#     their shared libraries and the dynamic loader.
 # The VM's init (ci/kernels/init) runs every binary with -test.v and streams
 # the output back over the serial console. The script exits non-zero if any
 # test fails, if a binary does not report, or if the VM does not finish in
@@ -102,18 +105,47 @@ busybox=$bbdir/bin/busybox
 phase "fetch kernel, busybox"
 
 # ---- the programs the tests run --------------------------------------------
-# Every literal program name in Command/CommandContext/LookPath calls of the
-# Go sources, plus the cross-check tools. Programs that are scripts or need a
-# runtime tree beyond their package (an interpreter's library) are left out:
-# their tests skip in the VM, saying the program is absent.
+# Every literal program name the Go sources run or look for (Command,
+# CommandContext, LookPath, StartService, needProgram, and lists such as
+# ovsPrograms), plus the cross-check tools. Each goes into the image with its
+# Debian package's files, its shared libraries and, for a script, its
+# interpreter (see "Programs" below).
 mapfile -t progs < <(
 	{
 		printf '%s\n' ip tc ping tcpdump nft nsenter unshare setpriv bridge
 		grep -rhoE '(Command|CommandContext|LookPath)\((ctx, |context\.[A-Za-z]+\(\), )?"[A-Za-z0-9._+-]+"' \
 			--include='*.go' --exclude-dir=.git --exclude-dir=.cache . |
 			sed -E 's/.*"([^"]+)"$/\1/'
-	} | sort -u | grep -vxE 'go|python3?(\.[0-9]+)?|perl|sh|bash'
+		grep -rhoE '(needProgram\(t, |StartService\(\[\]string\{)"[A-Za-z0-9._+-]+"' \
+			--include='*.go' --exclude-dir=.git --exclude-dir=.cache . |
+			sed -E 's/.*"([^"]+)"$/\1/'
+		grep -rhE '^\s*[A-Za-z]*Programs\s*=\s*\[\]string\{' \
+			--include='*.go' --exclude-dir=.git --exclude-dir=.cache . |
+			grep -oE '"[A-Za-z0-9._+-]+"' | tr -d '"'
+	} | sort -u | grep -vxE 'go|perl|sh|bash|busybox'
 )
+# busybox's applets linked in the image (init, the tests' shell lines and
+# erl's script use them); these names are not taken from this machine.
+# Anything else, a busybox ip or ping, would stand in for the real program
+# and answer differently when run directly. (Debian's busybox-static prefers
+# its applets in its own sh whatever the PATH: a shell line gets busybox's
+# version of any applet, so the tests' shell lines use only sleep, echo,
+# setsid and the like.)
+applets=(sh ash cat cp mv rm ls mkdir mount umount sleep echo timeout poweroff reboot sync
+	dmesg hostname ifconfig awk cut grep sed tr head tail wc nproc uname true false env id
+	ps kill chmod ln readlink stat sort uniq test '[' printf date touch dirname basename)
+# The guest's PATH (ci/kernels/init): programs are looked up there, not in
+# this shell's PATH, which may hold shims (pyenv) or a Go toolchain.
+vm_path=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+# Packages whose files a program needs at run time beyond its own package and
+# its shared libraries, as "PACKAGE REGEX": the Depends of PACKAGE are
+# followed into the installed packages whose names match REGEX. python3: the
+# interpreter's standard library (libpython3.X-stdlib, which http.server is
+# in); the package named in the tests' needProgram.
+runtime_deps=('python3 ^(lib)?python3(\.[0-9]+)?(-minimal|-stdlib)?$')
+# Graphviz plugins dot needs for the formats the tests render (svg: core),
+# without the ones that pull in cairo, pango, X11 and image codecs.
+gv_plugins=(core dot_layout neato_layout)
 
 # ---- base image: busybox, modules, programs (cached by content) -------------
 # The networking modules. Their dependencies (crypto, lib, ...) come from
@@ -130,13 +162,24 @@ mod_globs=(
 )
 prog_paths=()
 missing=()
-for p in "${progs[@]}"; do
-	path=$(command -v "$p" 2>/dev/null || true)
+while [ ${#progs[@]} -gt 0 ]; do
+	p=${progs[0]}
+	progs=("${progs[@]:1}")
+	case " ${applets[*]} " in *" $p "*) continue ;; esac
+	path=$(PATH=$vm_path && type -P "$p" 2>/dev/null || true)
 	case "$path" in /*) ;; *) missing+=("$p"); continue ;; esac
-	real=$(readlink -f "$path")
-	# Only ELF programs: a script (erl) needs its interpreter's tree.
-	[ "$(head -c4 "$real" 2>/dev/null | od -An -c | tr -d ' ')" = '177ELF' ] || continue
+	case " ${prog_paths[*]} " in *" $path "*) continue ;; esac
 	prog_paths+=("$path")
+	# A script (erl) also needs its interpreter; /bin/sh is busybox's.
+	real=$(readlink -f "$path")
+	if [ "$(head -c2 "$real")" = '#!' ]; then
+		read -r interp arg _ < <(head -1 "$real" | cut -c3-)
+		case "$interp" in
+		/bin/sh) ;;
+		*/env) progs+=("$arg") ;;
+		*) progs+=("$interp") ;;
+		esac
+	fi
 done
 if [ ${#missing[@]} -gt 0 ]; then
 	# The image takes programs from this machine; ci/test.sh installs the
@@ -147,6 +190,8 @@ base_key=$( {
 	echo "$kpkg"; ls "$cache/debs"
 	cat ci/kernels.sh ci/kernels/init
 	for p in "${prog_paths[@]}"; do stat -Lc '%n %s %Y' "$p"; done
+	# Any package installed or upgraded here (a Python or OVS update).
+	stat -c '%Y' /var/lib/dpkg/status
 } | sha256sum | cut -c1-16)
 base=$cache/base-$base_key.cpio.lz4
 if [ ! -s "$base" ]; then
@@ -155,11 +200,7 @@ if [ ! -s "$base" ]; then
 	rm -rf "$root"
 	mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,etc,proc,sys,dev,tmp,run,root,tests,src,lib/modules}
 	cp "$busybox" "$root/bin/busybox"
-	# Only the applets init and the tests' shell lines use: a busybox ip or
-	# ping would stand in for the real program and answer differently.
-	for a in sh ash cat cp mv rm ls mkdir mount umount sleep echo timeout poweroff reboot sync \
-		dmesg hostname ifconfig awk cut grep sed tr head tail wc nproc uname true false env id \
-		ps kill chmod ln readlink stat sort uniq test [ printf date touch; do
+	for a in "${applets[@]}"; do
 		ln -s busybox "$root/bin/$a"
 	done
 	ln -s ../bin/busybox "$root/sbin/modprobe"
@@ -220,33 +261,102 @@ if [ ! -s "$base" ]; then
 
 	# Programs, their Debian package's data files, their libraries and the loader.
 	copy() { # copy PATH...: into the image at the same path, symlinks kept and followed
-		local f
+		local f t
 		for f in "$@"; do
 			[ -e "$f" ] || continue
+			if [ -e "$root$f" ] || [ -L "$root$f" ]; then continue; fi
 			mkdir -p "$root$(dirname "$f")"
 			if [ -L "$f" ]; then
-				cp -P "$f" "$root$f" 2>/dev/null || true
-				local t; t=$(readlink -f "$f")
-				[ -e "$root$t" ] || copy "$t"
-			elif [ ! -e "$root$f" ]; then
-				cp "$f" "$root$f"
+				# One link at a time: /usr/sbin/ovs-vswitchd ->
+				# /etc/alternatives/ovs-vswitchd -> /usr/lib/...
+				cp -P "$f" "$root$f"
+				t=$(readlink "$f")
+				case "$t" in /*) ;; *) t=$(realpath -s -m "$(dirname "$f")/$t") ;; esac
+				copy "$t"
+			elif [ -f "$f" ]; then
+				# -p: Python trusts a compiled module only if its
+				# source keeps its modification time.
+				cp -p "$f" "$root$f"
 			fi
 		done
 	}
+	# owner PATH: the installed package holding PATH.
+	owner() { dpkg -S "$1" 2>/dev/null | head -1 | cut -d: -f1 || true; }
+	# closure PACKAGE REGEX: PACKAGE and the installed packages reached from
+	# it through Depends and Pre-Depends whose names match REGEX.
+	closure() {
+		local -A seen=()
+		local q=("$1") p d a
+		while [ ${#q[@]} -gt 0 ]; do
+			p=${q[0]} q=("${q[@]:1}")
+			[ -z "${seen[$p]:-}" ] || continue
+			[ "$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null)" = installed ] || continue
+			seen[$p]=1
+			echo "$p"
+			while read -r d; do
+				for a in ${d//|/ }; do
+					a=${a%%:*}
+					if [[ $a =~ $2 ]] && [ "$(dpkg-query -W -f='${db:Status-Status}' "$a" 2>/dev/null)" = installed ]; then
+						q+=("$a")
+						break
+					fi
+				done
+			done < <(dpkg-query -W -f='${Depends}, ${Pre-Depends}\n' "$p" | sed -E 's/\([^)]*\)//g' | tr ',' '\n')
+		done
+	}
+	declare -A want_pkgs=()
 	for p in "${prog_paths[@]}"; do
 		copy "$p"
 		# /usr/sbin/ip and /sbin/ip: usrmerge makes both names resolve.
 		real=$(readlink -f "$p")
 		copy "$real"
-		pkg=$(dpkg -S "$real" 2>/dev/null | head -1 | cut -d: -f1 || true)
-		if [ -n "$pkg" ]; then
-			dpkg -L "$pkg" 2>/dev/null | grep -vE '^/usr/share/(doc|man|locale|lintian|bash-completion|zsh|info)/' |
-				while read -r f; do if [ -f "$f" ]; then copy "$f"; fi; done
-		fi
-		ldd "$real" 2>/dev/null | awk '/=> \// { print $3 } /^\t\/.* \(0x/ { print $1 }' | while read -r lib; do
-			copy "$lib"
+		for o in "$(owner "$real")" "$(owner "$p")"; do
+			if [ -n "$o" ]; then want_pkgs[$o]=1; fi
 		done
 	done
+	for r in "${runtime_deps[@]}"; do
+		read -r rpkg rre <<<"$r"
+		case " ${prog_paths[*]} " in */"$rpkg "*) ;; *) continue ;; esac
+		for o in $(closure "$rpkg" "$rre"); do want_pkgs[$o]=1; done
+	done
+	# Each program's package's files (OVS's schema, the Erlang tree, the
+	# Python standard library), without documentation and without the
+	# package's other programs (graphviz's image tools would bring image
+	# codecs): only those the tests run, copied above.
+	for pkg in "${!want_pkgs[@]}"; do
+		dpkg -L "$pkg" 2>/dev/null |
+			grep -vE '^/usr/share/(doc|man|locale|lintian|bash-completion|zsh|info)/|^(/usr)?/s?bin/' |
+			while read -r f; do if [ -f "$f" ]; then copy "$f"; fi; done
+	done
+	# Python's compiled modules, which its packages make when installed
+	# (not in dpkg -L): without them every interpreter start compiles what
+	# it imports, slowly under TCG.
+	(cd "$root" && find . -name '*.py' -path '*/python3*') | while read -r f; do
+		f=${f#.}
+		base=${f##*/}
+		for c in "${f%/*}/__pycache__/${base%.py}".cpython-*.pyc; do
+			case "$c" in *.opt-*) ;; *) if [ -f "$c" ]; then copy "$c"; fi ;; esac
+		done
+	done
+	# Graphviz finds its renderers and layouts as plugins listed in
+	# config6a, written by dot -c when the package is installed: keep the
+	# chosen plugins (libgvc6, which dot's link points into, brought them
+	# all) and write the list of exactly those.
+	gvc=$(if [ -e "$root/usr/bin/dot" ]; then ldd /usr/bin/dot | awk '/libgvc\.so/ { print $3 }'; fi)
+	if [ -n "$gvc" ]; then
+		gvdir=$(dirname "$(readlink -f "$gvc")")/graphviz
+		rm -f "$root$gvdir"/libgvplugin_* "$root$gvdir"/config*
+		for g in "${gv_plugins[@]}"; do copy "$gvdir"/libgvplugin_"$g".so.*; done
+		GVBINDIR=$root$gvdir /usr/bin/dot -c || log "dot -c failed: dot will find no plugins in the VM"
+	fi
+	# The shared libraries of every program and library in the image, the
+	# loader included (plugins and Python's extension modules too).
+	(cd "$root" && find . -path ./lib/modules -prune -o -type f \( -perm -u+x -o -name '*.so' -o -name '*.so.*' \) -print) |
+		while read -r f; do
+			f=${f#.}
+			if [ "$(head -c4 "$f" 2>/dev/null | od -An -c | tr -d ' ')" = '177ELF' ]; then echo "$f"; fi
+		done | xargs -r ldd 2>/dev/null | awk '/=> \// { print $3 } /^\t\/.* \(0x/ { print $1 }' | sort -u |
+		while read -r lib; do copy "$lib"; done
 	# usrmerge: /lib, /lib64, /bin and /sbin are links into /usr on the host;
 	# in the image /bin and /sbin hold busybox, so programs go under /usr and
 	# the loader's path must resolve.
@@ -291,9 +401,10 @@ done
 CGO_ENABLED=0 go build -ldflags='-s -w' -o "$work/tests/nstest" ./cmd/nstest
 phase "build test binaries"
 
-# The repository's non-Go files (fixtures, testdata): tests read them relative
-# to their package directory.
-git ls-files --cached --others --exclude-standard | grep -v '\.go$' | grep -v '^\.' | while read -r f; do
+# The repository's files (fixtures, testdata, and the Go sources, which
+# TestEveryAssertHasARequire parses): tests read them relative to their
+# package directory. About 1 MB.
+git ls-files --cached --others --exclude-standard | grep -v '^\.' | while read -r f; do
 	if [ ! -f "$f" ]; then continue; fi
 	mkdir -p "$work/src/$(dirname "$f")"
 	cp "$f" "$work/src/$f"
@@ -356,10 +467,20 @@ awk '
 		if (r ~ /CONFIG_/) nk++
 		next
 	}
+	# nstest logs "Open vSwitch (datapath system) started" per topology.
+	/Open vSwitch \(datapath [a-z]+\) started/ {
+		dp = $0; sub(/.*Open vSwitch \(datapath /, "", dp); sub(/\).*/, "", dp); ovs[dp]++
+	}
 	cur != "" && /^ +[^ ]+\.go:[0-9]+: / {
 		line = $0; sub(/^ +[^ ]+\.go:[0-9]+: /, "", line); last[pkg " " cur] = line
 	}
 	END {
+		printf "\nOpen vSwitch datapath in the VM:"
+		n = 0
+		for (dp in ovs) { printf " %s (%d topologies)", dp, ovs[dp]; n++ }
+		if (n == 0) printf " none started (every OVS test skipped or was not run)"
+		if ("netdev" in ovs) printf "; netdev is the userspace fallback: the kernel datapath was not found"
+		printf "\n"
 		if (nf) { print "\nfailed tests:"; for (i = 1; i <= nf; i++) print "  " failed[i] }
 		if (ns) { print "\ntests that skip in the VM, with their reason:"; for (i = 1; i <= ns; i++) print "  " skipped[i] }
 		if (nk) print "\n" nk " skip(s) for a kernel feature ([kernel]): the goal is none; add the module to mod_globs in ci/kernels.sh"
