@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 
 	"github.com/nstest/harness/internal/rootcheck"
 	"github.com/nstest/harness/nstest"
@@ -146,7 +147,10 @@ func (here) Do(fn func() error) error { return fn() }
 
 func useAfterTeardown(t *testing.T) {
 	// Decoys: up bridges with the indexes a topology hands out, with
-	// addresses on the topology's subnet, in this process's namespace.
+	// addresses on the topology's subnet, in this process's namespace
+	// (the sandbox). Without IPv6: a link-local address would finish DAD
+	// and add its route a second after the snapshot, a change nobody made.
+	require.NoError(t, os.WriteFile("/proc/sys/net/ipv6/conf/default/disable_ipv6", []byte("1"), 0))
 	for idx := 1000; idx < 1040; idx++ {
 		br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: "decoy" + strconv.Itoa(idx), Index: idx}}
 		require.NoError(t, netlink.LinkAdd(br))
@@ -322,7 +326,25 @@ func TestTornDownHostCannotReachTheNextTopology(t *testing.T) {
 			}
 		}
 	}
-	require.NotNil(t, victim, "no namespace of B reused a descriptor number of A: the case cannot be set up")
+	if victim == nil {
+		// No namespace of B happened to get one of A's old numbers (the
+		// spare namespaces or other sockets took them): give one to B's
+		// first host by hand, on a number nothing holds now, which is the
+		// same situation.
+		for fd, ah := range old {
+			if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err != unix.EBADF {
+				continue // in use by something else of this process
+			}
+			f, err := bHosts[0].NSFile()
+			require.NoError(t, err)
+			require.NoError(t, unix.Dup3(int(f.Fd()), fd, unix.O_CLOEXEC))
+			f.Close()
+			t.Cleanup(func() { unix.Close(fd) })
+			victim, reused = ah, bHosts[0]
+			break
+		}
+	}
+	require.NotNil(t, victim, "every descriptor number of A is in use by something else: the case cannot be set up")
 	t.Logf("host %s of the torn-down topology had the descriptor number of %s's namespace in B", victim.Name(), reused.Name())
 	// A rule of B's own there, which a FlushFirewall reaching B would remove.
 	require.NoError(t, reused.Firewall(firewall.Rule{Chain: firewall.Input, Action: firewall.Drop, Proto: "udp", DstPort: 9}))

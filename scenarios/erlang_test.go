@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -64,7 +65,10 @@ func TestErlangDistribution(t *testing.T) {
 			topo.Connect(ns2, br, "10.0.0.2/24")
 
 			ns2.StartService(append([]string{"erl"}, erl("-sname", "b", "-eval", `io:format("node ~s up~n", [node()]).`)...),
-				nstest.ReadyLine(`^node b@ns2 up$`), nstest.ServiceEnv(env...), nstest.ServiceDir(home))
+				nstest.ReadyLine(`^node b@ns2 up$`), nstest.ServiceEnv(env...), nstest.ServiceDir(home),
+				// erl takes seconds to start on an emulated CPU (the kernel
+				// lane): a bound for a node that never comes up.
+				nstest.ReadyTimeout(time.Minute))
 			cmd := ns1.Command("erl", erl("-sname", "a", "-eval", `
 				io:format("~s~n", [node()]),
 				io:format("~p~n", [net_adm:ping(b@ns2)]),
