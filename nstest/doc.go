@@ -91,6 +91,12 @@
 // whose init dies. After teardown, Command's Start, Do and InNS fail with
 // an error wrapping ErrClosed.
 //
+// To reap a program whose launcher was killed (cmd.Process.Kill() kills
+// the launcher, and the kernel the program), the first host that runs
+// something makes the test process a child subreaper: orphans of programs
+// the test starts outside any host are then its children too, and stay
+// zombies until it reaps them or exits.
+//
 // # Teardown
 //
 // New registers the teardown with tb.Cleanup: every process of every host
