@@ -129,17 +129,6 @@ func (h *Host) allocDummyName() string {
 	}
 }
 
-func (h *Host) hasIface(name string) bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for _, i := range h.ifaces {
-		if i.name == name {
-			return true
-		}
-	}
-	return false
-}
-
 // addDevice makes a link of h's namespace with the index chosen up front (as
 // for veth pairs), i, gives it addrs, sets it up and records it. On failure
 // nothing is left: no link, no claimed address. A kernel that does not know
@@ -152,7 +141,7 @@ func (h *Host) addDevice(i *Interface, addrs []string, mk func(netlink.LinkAttrs
 		return nil, err
 	}
 	name := i.name
-	if h.hasIface(name) {
+	if h.Interface(name) != nil {
 		return nil, fmt.Errorf("an interface named %q exists already in %q", name, h.name)
 	}
 	var claimed []netip.Prefix
