@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,8 +20,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 
+	"github.com/nstest/harness/internal/asnobody"
 	"github.com/nstest/harness/internal/rootcheck"
-	"github.com/nstest/harness/internal/rootless"
 	"github.com/nstest/harness/nstest"
 )
 
@@ -707,42 +706,13 @@ func TestCommandBehavesLikeExec(t *testing.T) {
 // nobody: TestMain re-executes the test binary in a user namespace, where
 // hosts get their PID, mount and UTS namespaces as well.
 func TestProcessesRootless(t *testing.T) {
-	if rootless.InChild() {
-		t.Skip("already running rootless")
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("this whole run is rootless already; switching to user nobody needs root")
-	}
-	for _, c := range []struct{ sysctl, off string }{
-		{"kernel/unprivileged_userns_clone", "0"},
-		{"user/max_user_namespaces", "0"},
-		{"kernel/apparmor_restrict_unprivileged_userns", "1"},
-	} {
-		if b, err := os.ReadFile("/proc/sys/" + c.sysctl); err == nil && strings.TrimSpace(string(b)) == c.off {
-			t.Skipf("unprivileged user namespaces are off on this machine (%s = %s)", strings.ReplaceAll(c.sysctl, "/", "."), c.off)
-		}
-	}
-	dir, err := os.MkdirTemp("", "nstest-rootless-")
-	require.NoError(t, err)
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	require.NoError(t, os.Chmod(dir, 0o755))
-	bin := filepath.Join(dir, "nstest.test")
-	src, err := os.ReadFile(os.Args[0])
-	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(bin, src, 0o755))
-
 	tests := "^(TestHostProcessesDieAtTeardown|TestInNSProcessesDieAtTeardown|TestStoppedLauncherAtTeardown|TestKilledLauncherAtTeardown|TestForkDuringTeardown|TestHostProcessesDieWithTestProcess|TestKilledAtRandom|TestTornDownHostCommand|TestProgramsSeeNames|TestHTTPClient|TestCommandBehavesLikeExec)$"
-	cmd := exec.Command(bin, "-test.run="+tests, "-test.v", "-test.count=1", "-test.short")
-	cmd.Dir = dir
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534, Groups: []uint32{}}}
-	out, err := cmd.CombinedOutput()
-	require.NoError(t, err, "%s", out)
+	out := asnobody.Run(t, tests, "-test.short")
 	t.Logf("%s", out)
 	for _, name := range strings.Split(strings.Trim(tests, "^()$"), "|") {
-		assert.Contains(t, string(out), "--- PASS: "+name+" ", "%s did not pass rootless", name)
+		assert.Contains(t, out, "--- PASS: "+name+" ", "%s did not pass rootless", name)
 	}
-	assert.NotContains(t, string(out), "SKIP")
+	assert.NotContains(t, out, "SKIP")
 }
 
 // TestInNSLeavesThreadsClean: InNS makes its thread start children in the
