@@ -69,9 +69,10 @@
 //
 // Dial, Listen, Ping, HTTPClient and the assertions take node names
 // ("ns2:8080", "http://ns2/"): nstest resolves them itself, by the one rule
-// documented on Topology.Resolve ("localhost" is the host's own loopback). Go code inside
-// InNS uses the machine's resolver, which knows nothing of the topology (a
-// resolver cannot be per thread), so give it addresses or use those methods.
+// documented on Topology.Resolve ("localhost" is the host's own loopback).
+// Go code inside InNS uses the machine's resolver, which knows nothing of
+// the topology (a resolver cannot be per thread), so give it addresses or
+// use those methods.
 // Programs started with Command get names of their own: their hostname is
 // the host's name, /etc/hosts lists every node of the topology with its
 // IPv4 and IPv6 addresses as of the moment the program starts, and
@@ -100,8 +101,9 @@
 // # Teardown
 //
 // New registers the teardown with tb.Cleanup: every process of every host
-// is killed (see Processes), sockets closed, then the namespaces released. Every host is an anonymous namespace held by a file descriptor,
-// so the kernel destroys it, with its interfaces, when the test process
+// is killed (see Processes), sockets closed, then the namespaces released.
+// Every host is an anonymous namespace held by a file descriptor, so the
+// kernel destroys it, with its interfaces, when the test process
 // exits for any reason, SIGKILL and go test -timeout included. Nothing is
 // ever created in, and no test traffic leaves from, the namespace the test
 // process runs in.
@@ -124,8 +126,9 @@
 // recent packets, and a failing test leaves DIR/<test>/ with state.txt
 // (links, addresses, routes, neighbours, nftables rules and qdiscs of every
 // node, as WriteState writes them), a pcap file per interface, all.pcapng
-// merging them in time order (see CaptureGroup), and the picture of the topology as topology.mmd (Mermaid) and topology.dot
-// (Graphviz), the pairs that failed drawn in red (see Topology.Graph).
+// merging them in time order (see CaptureGroup), and the picture of the
+// topology as topology.mmd (Mermaid) and topology.dot (Graphviz), the pairs
+// that failed drawn in red (see Topology.Graph).
 //
 // # More
 //
