@@ -143,16 +143,20 @@ func stopProcesses(hosts []*Host) {
 // comes first that from would use for it itself (Topology.Resolve's rule:
 // the one it reaches directly); an address that other nodes hold too, on
 // other L2 segments, is left out unless it is that one, so a program never
-// reaches the wrong copy of an overlapping address space.
+// reaches the wrong copy of an overlapping address space. A host without an
+// address finds its own name on 127.0.1.1, as in Debian's /etc/hosts:
+// programs look up their own host name.
 func (t *Topology) etcHosts(from *Host) []byte {
 	var b bytes.Buffer
 	b.WriteString("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n")
 	fmt.Fprintf(&b, "\n# nodes of topology %q (nstest)\n", t.name)
+	named := false
 	add := func(name string, addrs []netip.Prefix) {
 		for _, fam := range []ping.Family{ping.IPv4, ping.IPv6} {
 			first, _, err := t.lookup(from, name, fam)
 			if err == nil {
 				fmt.Fprintf(&b, "%s\t%s\n", first, name)
+				named = named || name == from.name
 			}
 			for _, p := range addrs {
 				a := p.Addr()
@@ -160,6 +164,7 @@ func (t *Topology) etcHosts(from *Host) []byte {
 					continue
 				}
 				fmt.Fprintf(&b, "%s\t%s\n", a, name)
+				named = named || name == from.name
 			}
 		}
 	}
@@ -169,8 +174,17 @@ func (t *Topology) etcHosts(from *Host) []byte {
 	for _, br := range t.Bridges() {
 		add(br.name, br.Addrs())
 	}
+	if !named {
+		fmt.Fprintf(&b, "127.0.1.1\t%s\n", from.name)
+	}
 	return b.Bytes()
 }
+
+// HostsFile returns the /etc/hosts that a program started in the host now
+// (with Command) sees: localhost, and each node of the topology with the
+// addresses this host would use for it. `nstest up` writes the same file
+// for `ip netns exec`.
+func (h *Host) HostsFile() []byte { return h.topo.etcHosts(h) }
 
 // Command returns a command that runs the program name with the given
 // arguments inside the host, like exec.Command. The program runs in the

@@ -124,7 +124,7 @@ func cmdUp(args []string, stdout, stderr io.Writer) error {
 			nodes = append(nodes, topo.Fabric()) // kept last, when there are bridges
 		}
 		for i, n := range names {
-			if err := keep.WriteEtc(n, etcFiles(topo, nodes[i].Name())); err != nil {
+			if err := keep.WriteEtc(n, etcFiles(nodes[i])); err != nil {
 				keep.Remove(names...)
 				tb.Fatalf("write the /etc files of %s: %v (set NSTEST_ETC_NETNS to another directory)", n, err)
 			}
@@ -302,33 +302,11 @@ func reportRemoved(w io.Writer, names []string, stopped int) {
 }
 
 // etcFiles returns the files `ip netns exec` puts over /etc in the kept
-// namespace of node: a hosts file naming localhost and every node of the
-// topology with its addresses, and the hostname.
-func etcFiles(topo *nstest.Topology, node string) map[string][]byte {
-	var b strings.Builder
-	fmt.Fprintf(&b, "# node %s of topology %s, written by nstest up; nstest down removes it\n", node, topo.Name())
-	b.WriteString("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n")
-	named := false
-	add := func(name string, ps []netip.Prefix) {
-		for _, p := range ps {
-			if a := p.Addr(); a.IsGlobalUnicast() {
-				fmt.Fprintf(&b, "%s\t%s\n", a, name)
-				named = named || name == node
-			}
-		}
-	}
-	for _, h := range topo.Hosts() {
-		add(h.Name(), h.Addrs())
-	}
-	for _, br := range topo.Bridges() {
-		add(br.Name(), br.Addrs())
-	}
-	if !named {
-		// Programs look up their own host name; one without an address
-		// finds it on loopback, as Debian's /etc/hosts has it.
-		fmt.Fprintf(&b, "127.0.1.1\t%s\n", node)
-	}
-	return map[string][]byte{"hosts": []byte(b.String()), "hostname": []byte(node + "\n")}
+// namespace of node h: the hosts file its programs see under the library
+// (Host.HostsFile), and the hostname.
+func etcFiles(h *nstest.Host) map[string][]byte {
+	head := fmt.Sprintf("# node %s of topology %s, written by nstest up; nstest down removes it\n", h.Name(), h.Topology().Name())
+	return map[string][]byte{"hosts": append([]byte(head), h.HostsFile()...), "hostname": []byte(h.Name() + "\n")}
 }
 
 func prefixes(ps []netip.Prefix) string {

@@ -376,7 +376,7 @@ hosts:
 	var files map[string][]byte
 	err = testrun.Run("dual", nil, func(tb testing.TB) {
 		topo := topofile.Build(tb, f)
-		files = etcFiles(topo, "lonely")
+		files = etcFiles(topo.Host("lonely"))
 	})
 	if errors.Is(err, testrun.ErrSkipped) {
 		t.Skip(err)
