@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
 
 	"github.com/nstest/harness/internal/ns"
@@ -102,7 +103,52 @@ func newTube(t testing.TB, addressed bool) *tube {
 	if err := hb.LinkSetUp(lb); err != nil {
 		t.Fatalf("set ns1_out up: %v", err)
 	}
+	waitOperUp(t, tb.a, "ns1_in")
+	waitOperUp(t, tb.b, "ns1_out")
 	return tb
+}
+
+// waitOperUp waits until the link named name in namespace n is
+// operationally up. Until then the link has no transmit queue (the kernel's
+// link watcher attaches it, a work item away and behind the RTNL lock that
+// other tests' namespaces hold): what it sends, ARP requests included, is
+// dropped, and after three unanswered ARP probes so are the datagrams that
+// waited for the neighbour.
+func waitOperUp(t testing.TB, n *ns.NS, name string) {
+	t.Helper()
+	var s *nl.NetlinkSocket
+	if err := n.Do(func() (err error) { s, err = nl.Subscribe(unix.NETLINK_ROUTE, unix.RTNLGRP_LINK); return err }); err != nil {
+		t.Fatalf("subscribe to the links of %s's namespace: %v", name, err)
+	}
+	defer s.Close()
+	h, err := n.NetlinkHandle()
+	if err != nil {
+		t.Fatalf("netlink handle for %s: %v", name, err)
+	}
+	defer h.Close()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		// Look after subscribing, and again after every link event, so
+		// that no change falls in between.
+		l, err := h.LinkByName(name)
+		if err != nil {
+			t.Fatalf("find %s: %v", name, err)
+		}
+		if l.Attrs().OperState == netlink.OperUp {
+			return
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			t.Fatalf("%s not operationally up within 20s (%v)", name, l.Attrs().OperState)
+		}
+		tv := unix.NsecToTimeval(left.Nanoseconds())
+		if err := s.SetReceiveTimeout(&tv); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := s.Receive(); err != nil && !errors.Is(err, unix.EAGAIN) {
+			t.Fatalf("link events of %s's namespace: %v", name, err)
+		}
+	}
 }
 
 // open starts a capture on iface inside namespace n and closes it at cleanup.

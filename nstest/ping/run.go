@@ -36,9 +36,8 @@ type run struct {
 	tokenLen int
 	start    time.Time
 	sendAt   []time.Duration // since start, per request
-	answered []bool          // per request: a reply came
-	settled  []bool          // per request: a reply or an ICMP error came
-	nSettled int             // how many are settled
+	answers  []answer        // per request
+	nSettled int             // requests no longer pending
 	mtu      int             // from the last local EMSGSIZE error, if known
 }
 
@@ -54,7 +53,7 @@ func (r *run) loop(ctx context.Context) error {
 	if n == 0 || n > 4096 {
 		n = 4096
 	}
-	r.sendAt, r.answered, r.settled = make([]time.Duration, 0, n), make([]bool, 0, n), make([]bool, 0, n)
+	r.sendAt, r.answers = make([]time.Duration, 0, n), make([]answer, 0, n)
 	r.st.RTTs = make([]time.Duration, 0, n)
 	r.st.TTLs = make([]int, 0, n)
 
@@ -178,7 +177,7 @@ func (r *run) send(now time.Duration) error {
 		binary.BigEndian.PutUint16(b[2:], inet.Checksum(b))
 	}
 	r.sendAt = append(r.sendAt, now)
-	r.answered, r.settled = append(r.answered, false), append(r.settled, false)
+	r.answers = append(r.answers, pending)
 	err := r.write()
 	// On a datagram socket an ICMP error that an earlier request met (time
 	// exceeded, unreachable) is also left pending on the socket, and the
@@ -194,7 +193,7 @@ func (r *run) send(now time.Duration) error {
 		r.st.Sent++
 		return nil
 	}
-	r.sendAt, r.answered, r.settled = r.sendAt[:i], r.answered[:i], r.settled[:i]
+	r.sendAt, r.answers = r.sendAt[:i], r.answers[:i]
 	switch {
 	case errors.Is(err, unix.EMSGSIZE):
 		mtu := r.localMTU()
@@ -296,7 +295,7 @@ func (r *run) drainErrQueue(fd int) (icmp bool) {
 		case e.IsICMPErr:
 			// The payload is our request's ICMP message, as quoted.
 			if idx := r.match(e.Payload, false); idx >= 0 {
-				r.settle(idx)
+				r.settle(idx, failed)
 				r.addError(ICMPError{From: e.Offender, Seq: idx + 1, Type: int(e.Type), Code: int(e.Code), MTU: e.MTU()})
 				icmp = true
 			}
@@ -340,12 +339,11 @@ func (r *run) handle(b []byte, from netip.Addr, hops int, now time.Duration) {
 		if idx < 0 {
 			return
 		}
-		if r.answered[idx] {
+		if r.answers[idx] == replied {
 			r.st.Duplicates++
 			return
 		}
-		r.answered[idx] = true
-		r.settle(idx)
+		r.settle(idx, replied)
 		r.st.Received++
 		r.st.RTTs = append(r.st.RTTs, now-r.sendAt[idx])
 		r.st.TTLs = append(r.st.TTLs, hops)
@@ -385,16 +383,25 @@ func (r *run) handle(b []byte, from netip.Addr, hops int, now time.Duration) {
 	case r.c.family == IPv6 && typ == tooBig6:
 		e.MTU = int(binary.BigEndian.Uint32(b[4:8]))
 	}
-	r.settle(idx)
+	r.settle(idx, failed)
 	r.addError(e)
 }
 
-// settle records that request idx has its answer: a reply or an ICMP error.
-func (r *run) settle(idx int) {
-	if !r.settled[idx] {
-		r.settled[idx] = true
+// answer is what came back for a request.
+type answer uint8
+
+const (
+	pending answer = iota // nothing yet
+	failed                // an ICMP error
+	replied               // an echo reply, whether or not an error came too
+)
+
+// settle records answer a for request idx; a reply outranks an error.
+func (r *run) settle(idx int, a answer) {
+	if r.answers[idx] == pending {
 		r.nSettled++
 	}
+	r.answers[idx] = max(r.answers[idx], a)
 }
 
 // match returns the index of the request that the ICMP message m is (a
