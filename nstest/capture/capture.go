@@ -295,7 +295,9 @@ func (r *receiver) recv(fd int, until time.Time) error {
 		Interface: r.c.iface,
 		Length:    n,
 	}
-	if !until.IsZero() && p.Time.After(until) {
+	// Only a kernel timestamp says when a frame arrived: one stamped with the
+	// time of reading is read after Close by definition, yet was queued before.
+	if !until.IsZero() && stamped && p.Time.After(until) {
 		return errLate
 	}
 	p.Data = bytes.Clone(r.buf[:min(n, len(r.buf))])
