@@ -50,8 +50,9 @@ func (h *Host) claims() []addrClaim {
 }
 
 // direct returns the first of cands that from reaches directly: inside the
-// subnet of one of from's addresses, and on that address's L2 segment.
-func (t *Topology) direct(from *Host, cands []addrClaim) (addrClaim, bool) {
+// subnet of one of from's addresses, and on that address's L2 segment; and
+// that address of from's, through which it is reached.
+func (t *Topology) direct(from *Host, cands []addrClaim) (c, via addrClaim, ok bool) {
 	own := from.claims()
 	var s *segments
 	for _, c := range cands {
@@ -63,11 +64,11 @@ func (t *Topology) direct(from *Host, cands []addrClaim) (addrClaim, bool) {
 				s = t.segments()
 			}
 			if s.same(t.ownerNode(o.owner), t.ownerNode(c.owner)) {
-				return c, true
+				return c, o, true
 			}
 		}
 	}
-	return addrClaim{}, false
+	return addrClaim{}, addrClaim{}, false
 }
 
 // lookup resolves the name of a node to one of its addresses by the rule
@@ -113,7 +114,7 @@ func (t *Topology) lookup(from *Host, name string, fam ping.Family) (netip.Addr,
 		return netip.Addr{}, true, fmt.Errorf("%s has no %v address (it has: %s)", name, fam, prefixList(ps))
 	}
 	if from != nil {
-		if c, ok := t.direct(from, cands); ok {
+		if c, _, ok := t.direct(from, cands); ok {
 			return c.p.Addr(), true, nil
 		}
 	}
@@ -141,8 +142,8 @@ func (t *Topology) lookup(from *Host, name string, fam ping.Family) (netip.Addr,
 
 // gatewayAddr returns the address of node name that h reaches directly (on
 // one of h's subnets and on that interface's L2 segment), of the IP version
-// of dst when dst is valid.
-func (t *Topology) gatewayAddr(h *Host, name string, dst netip.Prefix) (netip.Addr, bool) {
+// of dst when dst is valid, and the index of the link h reaches it through.
+func (t *Topology) gatewayAddr(h *Host, name string, dst netip.Prefix) (netip.Addr, int, bool) {
 	cs, _ := t.nodeClaims(name)
 	var cands []addrClaim
 	for _, c := range cs {
@@ -150,8 +151,14 @@ func (t *Topology) gatewayAddr(h *Host, name string, dst netip.Prefix) (netip.Ad
 			cands = append(cands, c)
 		}
 	}
-	c, ok := t.direct(h, cands)
-	return c.p.Addr(), ok
+	c, via, ok := t.direct(h, cands)
+	switch o := via.owner.(type) {
+	case *Interface:
+		return c.p.Addr(), o.index, ok
+	case *Bridge:
+		return c.p.Addr(), o.index, ok
+	}
+	return c.p.Addr(), 0, ok
 }
 
 // nameOf returns the name of the node that has address a, "r1 or r2" when

@@ -406,12 +406,13 @@ func (h *Host) gateway(via string, to netip.Prefix, devIndex int, onLink bool) (
 			return gw, 0, fmt.Errorf("gateway %q: only an IPv6 link-local address takes a zone", via)
 		}
 	}
+	viaIndex := 0 // the link a gateway given by name is reached through
 	if err != nil {
-		a, ok := h.topo.gatewayAddr(h, via, to)
+		a, idx, ok := h.topo.gatewayAddr(h, via, to)
 		if !ok {
 			return gw, 0, fmt.Errorf("gateway %q: not an IP address, nor a node with an address of that IP version on one of the host's subnets and L2 segments (%s)", via, prefixList(h.Addrs()))
 		}
-		gw = a
+		gw, viaIndex = a, idx
 	}
 	if z := gw.Zone(); z != "" {
 		if !gw.Is6() || !gw.IsLinkLocalUnicast() {
@@ -437,6 +438,10 @@ func (h *Host) gateway(via string, to netip.Prefix, devIndex int, onLink bool) (
 	}
 	if onLink {
 		return gw, 0, fmt.Errorf("gateway %s: RouteOnLink needs the interface: add RouteDev", gw)
+	}
+	if viaIndex != 0 && (devIndex == 0 || devIndex == viaIndex) {
+		// Resolved on its L2 segment: another interface may share the subnet.
+		return gw, viaIndex, nil
 	}
 	for _, i := range h.Interfaces() {
 		if devIndex != 0 && i.index != devIndex {

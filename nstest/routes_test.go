@@ -405,3 +405,23 @@ func TestExampleRouteGet(t *testing.T) {
 	t.Parallel()
 	routeGetExample(t)
 }
+
+// A gateway given by name goes out of the interface on the gateway's L2
+// segment, the one the name was resolved through, even when another of the
+// host's interfaces is on the same subnet.
+func TestGatewayByNameUsesItsSegment(t *testing.T) {
+	t.Parallel()
+	topo := nstest.New(t)
+	h, r, other := topo.AddHost("h"), topo.AddRouter("r"), topo.AddHost("other")
+	br1, br2 := topo.AddBridge("br1"), topo.AddBridge("br2")
+	topo.Connect(h, br1, "10.0.0.1/24")
+	topo.Connect(h, br2, "10.0.0.2/24")
+	topo.Connect(other, br1, "10.0.0.3/24")
+	topo.Connect(r, br2, "10.0.0.254/24")
+	topo.Link(r, topo.AddHost("far"), "10.9.0.1/24", "10.9.0.2/24")
+	require.NoError(t, h.AddRoute("10.9.0.0/24", "r"))
+	got, err := h.RouteGet("10.9.0.2")
+	require.NoError(t, err)
+	assert.Equal(t, "eth1", got.Dev, "r is on br2, which h reaches through eth1")
+	assert.Equal(t, netip.MustParseAddr("10.0.0.254"), got.Gateway)
+}

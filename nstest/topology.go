@@ -30,7 +30,6 @@ type Topology struct {
 	addrs     map[netip.Addr][]addrClaim // who holds each address (segment.go)
 	undo      []func()                   // teardown steps, run in reverse
 	closed    bool
-	nextVeth  int
 	nextIndex int
 	pending   []*Interface // set up, maybe not yet operationally up
 	readyMu   sync.Mutex

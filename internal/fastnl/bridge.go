@@ -110,42 +110,21 @@ func Uint32(m map[uint16][]byte, t uint16) (uint32, bool) {
 
 // LinkInfo returns the IFLA_LINKINFO of the link with the given index.
 func (c *Conn) LinkInfo(index int) (LinkInfo, error) {
-	msg := nl.NewIfInfomsg(unix.AF_UNSPEC)
-	msg.Index = int32(index)
-	r := nl.NewNetlinkRequest(unix.RTM_GETLINK, 0)
-	r.Seq = seq.Add(1)
-	r.AddData(msg)
-	r.AddData(nl.NewRtAttr(unix.IFLA_EXT_MASK, nl.Uint32Attr(0)))
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.fd < 0 {
-		return LinkInfo{}, errors.New("netlink socket closed")
+	var li LinkInfo
+	var perr error
+	found := false
+	err := c.getLink(index, func(b []byte) bool {
+		li, perr = parseLinkInfo(b)
+		found = true
+		return true
+	})
+	if err != nil {
+		return LinkInfo{}, err
 	}
-	if err := unix.Sendto(c.fd, r.Serialize(), 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
-		return LinkInfo{}, fmt.Errorf("netlink send: %w", err)
+	if !found {
+		return LinkInfo{}, fmt.Errorf("get link %d: no such link", index)
 	}
-	bp := bufs.Get().(*[]byte)
-	defer bufs.Put(bp)
-	for {
-		msgs, err := c.receive(*bp, 0)
-		if err != nil {
-			return LinkInfo{}, err
-		}
-		for _, m := range msgs {
-			if m.Header.Seq != r.Seq {
-				continue
-			}
-			switch m.Header.Type {
-			case unix.NLMSG_ERROR:
-				if err := ackError(m.Data); err != nil {
-					return LinkInfo{}, fmt.Errorf("get link %d: %w", index, err)
-				}
-				return LinkInfo{}, fmt.Errorf("get link %d: no such link", index)
-			case unix.RTM_NEWLINK:
-				return parseLinkInfo(m.Data)
-			}
-		}
-	}
+	return li, perr
 }
 
 func parseLinkInfo(b []byte) (LinkInfo, error) {

@@ -348,6 +348,24 @@ func (c *Conn) Link(index int) (LinkState, error) {
 func (c *Conn) Links() ([]LinkState, error) { return c.links(0) }
 
 func (c *Conn) links(index int) ([]LinkState, error) {
+	var out []LinkState
+	err := c.getLink(index, func(b []byte) bool {
+		if ls, ok := ParseLink(b); ok {
+			out = append(out, ls)
+		}
+		return index != 0
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// getLink asks for the link with the given index (0: every link of the
+// namespace) and calls each with the payload of every RTM_NEWLINK answer,
+// until the answers end or each returns true. A link that does not exist
+// is an error wrapping ENODEV.
+func (c *Conn) getLink(index int, each func(payload []byte) (stop bool)) error {
 	flags := 0
 	if index == 0 {
 		flags = unix.NLM_F_DUMP
@@ -362,18 +380,17 @@ func (c *Conn) links(index int) ([]LinkState, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.fd < 0 {
-		return nil, errClosed
+		return errClosed
 	}
 	if err := unix.Sendto(c.fd, r.Serialize(), 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
-		return nil, fmt.Errorf("netlink send: %w", err)
+		return fmt.Errorf("netlink send: %w", err)
 	}
-	var out []LinkState
 	bp := bufs.Get().(*[]byte)
 	defer bufs.Put(bp)
 	for {
 		msgs, err := c.receive(*bp, 0)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		for _, m := range msgs {
 			if m.Header.Seq != r.Seq {
@@ -381,18 +398,15 @@ func (c *Conn) links(index int) ([]LinkState, error) {
 			}
 			switch m.Header.Type {
 			case unix.NLMSG_DONE:
-				return out, nil
+				return nil
 			case unix.NLMSG_ERROR:
 				if err := ackError(m.Data); err != nil {
-					return nil, fmt.Errorf("get link %d: %w", index, err)
+					return fmt.Errorf("get link %d: %w", index, err)
 				}
-				return out, nil
+				return nil
 			case unix.RTM_NEWLINK:
-				if ls, ok := ParseLink(m.Data); ok {
-					out = append(out, ls)
-				}
-				if index != 0 {
-					return out, nil
+				if each(m.Data) {
+					return nil
 				}
 			}
 		}
