@@ -43,7 +43,9 @@ func (h *Host) capture(iface string, opts []capture.Option) (*capture.Capture, e
 	if err != nil {
 		return nil, fmt.Errorf("nstest: host %q: %w", h.name, err)
 	}
-	h.track(c)
+	if err := h.track(c); err != nil {
+		return nil, fmt.Errorf("nstest: %w", err)
+	}
 	return c, nil
 }
 

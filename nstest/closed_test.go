@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"runtime"
@@ -399,4 +401,25 @@ func sameNS(t *testing.T, fd int, h *nstest.Host) bool {
 	}
 	require.NoError(t, syscall.Fstat(int(f.Fd()), &b))
 	return a.Dev == b.Dev && a.Ino == b.Ino
+}
+
+// TestSocketMadeDuringTeardownIsClosed: a socket that Dial, Listen or
+// ListenPacket makes while the host is being torn down (a goroutine that
+// outlives its test) is closed, and the call says the host is closed,
+// instead of the socket holding the host's namespace until the process ends.
+func TestSocketMadeDuringTeardownIsClosed(t *testing.T) {
+	var made io.Closer
+	nstest.OnTrack(func(h *nstest.Host, c io.Closer) {
+		made = c
+		nstest.TearDown(h.Topology())
+	})
+	defer nstest.OnTrack(nil)
+	topo := nstest.New(t)
+	h := topo.AddHost("h1")
+	pc, err := h.ListenPacket("udp", "127.0.0.1:0")
+	require.ErrorIs(t, err, nstest.ErrClosed)
+	assert.Nil(t, pc)
+	require.NotNil(t, made)
+	_, err = made.(net.PacketConn).WriteTo([]byte("x"), &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 9})
+	assert.ErrorIs(t, err, net.ErrClosed, "the socket made during the teardown is still open")
 }

@@ -1,5 +1,7 @@
 package nstest
 
+import "io"
+
 // SetBuildBuffer sets the receive buffer and the batch size of the build
 // path's netlink socket of h, so that a test can make the kernel drop
 // acknowledgements (n < 1 keeps the batch bound derived from the buffer).
@@ -24,3 +26,7 @@ func Tracked(h *Host) int {
 	defer h.mu.Unlock()
 	return len(h.closers)
 }
+
+// OnTrack sets a function to run when a host's socket or capture is about
+// to be recorded for teardown; nil removes it.
+func OnTrack(fn func(*Host, io.Closer)) { testHookTrack = fn }

@@ -40,6 +40,9 @@ type Host struct {
 	closers []io.Closer
 	pruned  int       // len(closers) after the last pruning (see track)
 	procs   hostProcs // the init of the host's PID namespace
+
+	// socketsClosed says closeSockets ran: track closes what comes later.
+	socketsClosed bool
 }
 
 // nodeKind says what a Host stands for. Its String is the word messages,

@@ -11,12 +11,22 @@ import (
 // track keeps c to close it at teardown. What the user closed meanwhile is
 // forgotten: the list is pruned whenever it has doubled since the last
 // pruning, so a dial loop's memory stays flat at a cost of O(1) per call.
-func (h *Host) track(c io.Closer) {
+// A socket made while the teardown ran (its namespace was still open) comes
+// after closeSockets: track closes it and returns ErrClosed, or it would
+// hold the namespace for as long as the process lives.
+func (h *Host) track(c io.Closer) error {
+	if testHookTrack != nil {
+		testHookTrack(h, c)
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if h.socketsClosed {
+		c.Close()
+		return h.closedErr()
+	}
 	h.closers = append(h.closers, c)
 	if len(h.closers) < 2*h.pruned+16 {
-		return
+		return nil
 	}
 	open := h.closers[:0]
 	for _, c := range h.closers {
@@ -26,7 +36,12 @@ func (h *Host) track(c io.Closer) {
 	}
 	clear(h.closers[len(open):]) // let the closed ones be collected
 	h.closers, h.pruned = open, len(open)
+	return nil
 }
+
+// testHookTrack, if set, runs as track starts: tests tear the topology down
+// there.
+var testHookTrack func(*Host, io.Closer)
 
 // isClosed reports whether the socket c was closed already: its descriptor
 // refuses any use then.
@@ -43,6 +58,7 @@ func (h *Host) closeSockets() {
 	h.mu.Lock()
 	cs := h.closers
 	h.closers = nil
+	h.socketsClosed = true
 	h.mu.Unlock()
 	for i := len(cs) - 1; i >= 0; i-- {
 		cs[i].Close()
@@ -75,7 +91,9 @@ func (h *Host) DialContext(ctx context.Context, network, address string) (net.Co
 	if err != nil {
 		return nil, fmt.Errorf("nstest: host %q: %w", h.name, err)
 	}
-	h.track(c)
+	if err := h.track(c); err != nil {
+		return nil, fmt.Errorf("nstest: %w", err)
+	}
 	return c, nil
 }
 
@@ -95,7 +113,9 @@ func (h *Host) Listen(network, address string) (net.Listener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("nstest: host %q: %w", h.name, err)
 	}
-	h.track(l)
+	if err := h.track(l); err != nil {
+		return nil, fmt.Errorf("nstest: %w", err)
+	}
 	return l, nil
 }
 
@@ -115,6 +135,8 @@ func (h *Host) ListenPacket(network, address string) (net.PacketConn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("nstest: host %q: %w", h.name, err)
 	}
-	h.track(c)
+	if err := h.track(c); err != nil {
+		return nil, fmt.Errorf("nstest: %w", err)
+	}
 	return c, nil
 }
